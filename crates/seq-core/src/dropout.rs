@@ -1,0 +1,107 @@
+//! [`Dropout`]: inverted dropout (Srivastava et al., 2014), seeded.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use candle_core::{Device, Tensor};
+
+use crate::{Error, Mode, Module, Result, Rng, Seq};
+
+/// Zeroes each entry with probability `p` in training and scales the rest
+/// by `1 / (1 - p)`, so evaluation is the identity; PyTorch's `nn.Dropout`.
+///
+/// The masks come from the layer's own seeded [`Rng`], so a seeded training
+/// run drops the same units every time (candle's CPU generator cannot be
+/// seeded).
+#[derive(Debug)]
+pub struct Dropout {
+    p: f64,
+    rng: Mutex<Rng>,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in `[0, 1)`, masks drawn with `seed`.
+    pub fn new(p: f64, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::config(
+                "Dropout",
+                format!("probability must be in [0, 1), got {p}"),
+            ));
+        }
+        Ok(Dropout {
+            p,
+            rng: Mutex::new(Rng::new(seed)),
+        })
+    }
+
+    /// The drop probability.
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+
+    /// Applies dropout to any tensor: identity in [`Mode::Eval`] or for `p = 0`.
+    pub fn apply(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+        if !mode.is_train() || self.p == 0.0 {
+            return Ok(xs.clone());
+        }
+        let keep = 1.0 - self.p;
+        let scale = 1.0 / keep;
+        let mask: Vec<f32> = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            (0..xs.elem_count())
+                .map(|_| {
+                    if rng.uniform() < keep {
+                        scale as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let mask = Tensor::from_vec(mask, xs.shape(), &Device::Cpu)?
+            .to_dtype(xs.dtype())?
+            .to_device(xs.device())?;
+        Ok(xs.mul(&mask)?)
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, xs: &Seq, mode: Mode) -> Result<Seq> {
+        xs.with_values(self.apply(xs.values(), mode)?)
+    }
+}
+
+impl fmt::Display for Dropout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dropout(p={})", self.p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::DType;
+
+    #[test]
+    fn drops_about_p_and_keeps_the_expectation() -> Result<()> {
+        let d = Dropout::new(0.25, 9)?;
+        let x = Tensor::ones((100, 100), DType::F32, &Device::Cpu)?;
+        let y = d.apply(&x, Mode::Train)?;
+        let v: Vec<f32> = y.flatten_all()?.to_vec1()?;
+        let zeros = v.iter().filter(|&&e| e == 0.0).count() as f64 / 1e4;
+        assert!((zeros - 0.25).abs() < 0.02, "{zeros}");
+        let mean = v.iter().sum::<f32>() / 1e4;
+        assert!((mean - 1.0).abs() < 0.03, "{mean}");
+        assert_eq!(
+            d.apply(&x, Mode::Eval)?.to_vec2::<f32>()?,
+            x.to_vec2::<f32>()?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_p_of_one() {
+        assert!(Dropout::new(1.0, 0).is_err());
+        assert!(Dropout::new(-0.1, 0).is_err());
+    }
+}

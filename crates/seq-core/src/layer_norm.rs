@@ -1,0 +1,126 @@
+//! [`LayerNorm`]: layer normalisation over the features, differentiable.
+
+use std::fmt;
+
+use candle_core::{Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::{Error, Init, Mode, Module, Result, Seq};
+
+/// The sizes of a [`LayerNorm`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerNormConfig {
+    /// The normalised width (the last dimension).
+    pub normalized_shape: usize,
+    /// Added to the variance (default `1e-5`, PyTorch's).
+    pub eps: f64,
+    /// Learn `weight` and `bias` (default true).
+    pub elementwise_affine: bool,
+}
+
+impl LayerNormConfig {
+    /// Normalises `width` features with PyTorch's defaults.
+    pub fn new(width: usize) -> Self {
+        LayerNormConfig {
+            normalized_shape: width,
+            eps: 1e-5,
+            elementwise_affine: true,
+        }
+    }
+
+    /// With another `eps`.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+}
+
+/// `y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias` over the last
+/// dimension (Ba et al., 2016), PyTorch's `nn.LayerNorm`; the variance is
+/// the biased one, as PyTorch's.
+///
+/// Parameters (PyTorch names): `weight` `[width]` (ones), `bias` `[width]`
+/// (zeros).
+///
+/// Written as a composition of candle ops so that it has a backward and runs
+/// in f64: candle's fused `layer_norm` has neither.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    affine: Option<(Tensor, Tensor)>,
+    config: LayerNormConfig,
+}
+
+impl LayerNorm {
+    /// Creates (or loads) `weight` and `bias` under `vb`.
+    pub fn new(config: LayerNormConfig, vb: VarBuilder) -> Result<Self> {
+        let n = config.normalized_shape;
+        if n == 0 || config.eps.is_nan() || config.eps < 0.0 {
+            return Err(Error::config(
+                "LayerNorm",
+                format!(
+                    "needs a positive width and eps >= 0, got {n} and {}",
+                    config.eps
+                ),
+            ));
+        }
+        let affine = if config.elementwise_affine {
+            let ones = Init::Const(1.0).to_hint(&n.into())?;
+            let zeros = Init::Const(0.0).to_hint(&n.into())?;
+            Some((
+                vb.get_with_hints(n, "weight", ones)?,
+                vb.get_with_hints(n, "bias", zeros)?,
+            ))
+        } else {
+            None
+        };
+        Ok(LayerNorm { affine, config })
+    }
+
+    /// Normalises the last dimension of any tensor `[..., width]`.
+    pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
+        let n = self.config.normalized_shape;
+        if xs.dims().last() != Some(&n) {
+            return Err(Error::shape(
+                "LayerNorm",
+                "input",
+                format!("[..., {n}]"),
+                xs.dims(),
+            ));
+        }
+        let centred = xs.broadcast_sub(&xs.mean_keepdim(D::Minus1)?)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.config.eps)?.sqrt()?)?;
+        match &self.affine {
+            Some((w, b)) => Ok(normed.broadcast_mul(w)?.broadcast_add(b)?),
+            None => Ok(normed),
+        }
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Seq, _mode: Mode) -> Result<Seq> {
+        xs.with_values(self.apply(xs.values())?)
+    }
+}
+
+impl candle_core::Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply(xs).map_err(candle_core::Error::wrap)
+    }
+}
+
+impl fmt::Display for LayerNorm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        let params = if c.elementwise_affine {
+            2 * c.normalized_shape
+        } else {
+            0
+        };
+        write!(
+            f,
+            "LayerNorm({}, eps={}; {params} params)",
+            c.normalized_shape, c.eps
+        )
+    }
+}

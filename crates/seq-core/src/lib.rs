@@ -1,0 +1,49 @@
+//! seq-core: the foundation every seq crate builds on.
+//!
+//! - [`Module`], the one trait of every layer, over [`Seq`] (values
+//!   `[batch, time, features]` and an optional padding mask `[batch, time]`),
+//!   with [`Mode`] (train or eval) and [`Sequential`] stacks.
+//! - Building blocks: [`Linear`] applied per time step, [`Embedding`] (a
+//!   padding id makes the mask), [`Dropout`], a differentiable [`LayerNorm`],
+//!   [`Activation`]s.
+//! - Parameters: [`Params`] (a seeded `VarMap` that saves and loads
+//!   safetensors under PyTorch's names) and [`Init`] (PyTorch's defaults,
+//!   Xavier/Glorot, Kaiming, orthogonal).
+//! - [`best_device`]: CUDA, Metal or CPU.
+//! - [`gradcheck`]: finite differences against candle's backward, public as
+//!   PyTorch's is.
+//!
+//! Layout is batch-first everywhere. Parameter names follow PyTorch, so a
+//! PyTorch state dict saved with `safetensors.torch.save_file` loads without
+//! renaming.
+#![warn(missing_docs)]
+
+mod activation;
+mod device;
+mod dropout;
+mod embedding;
+mod error;
+pub mod gradcheck;
+pub mod init;
+mod layer_norm;
+mod linear;
+mod module;
+mod params;
+mod rng;
+mod seq;
+mod sequential;
+
+pub use activation::{softmax, Activation};
+pub use device::best_device;
+pub use dropout::Dropout;
+pub use embedding::{Embedding, EmbeddingConfig};
+pub use error::{Error, Result};
+pub use gradcheck::{gradcheck, Gradcheck, GradcheckReport, TensorCheck};
+pub use init::Init;
+pub use layer_norm::{LayerNorm, LayerNormConfig};
+pub use linear::{Linear, LinearConfig};
+pub use module::{Mode, Module};
+pub use params::Params;
+pub use rng::Rng;
+pub use seq::Seq;
+pub use sequential::Sequential;
