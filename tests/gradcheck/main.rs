@@ -1,1 +1,7 @@
-//! g
+//! The gradient-check suite: every layer's gradients, with respect to its
+//! inputs and every parameter, against central finite differences in f64.
+//!
+//! Run with `cargo xtask gradcheck` (a plain `cargo test` skips it).
+
+mod core;
+mod support;

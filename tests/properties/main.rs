@@ -1,1 +1,7 @@
-//! p
+//! The property suite: the mathematics each layer must obey, on random
+//! sizes and values (proptest).
+//!
+//! Run with `cargo xtask proptest` (a plain `cargo test` skips it).
+
+mod core;
+mod support;

@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, one file per task.
+//!
+//! ```text
+//! cargo xtask check       fmt, clippy, tests, both suites, every example's smoke run
+//! cargo xtask gradcheck   the finite-difference gradient-check suite (f64)
+//! cargo xtask proptest    the property-test suite
+//! ```
+
+mod check;
+mod step;
+mod suites;
+#[cfg(test)]
+mod tidy;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest>
+
+  check       fmt, clippy (warnings are errors), all tests, the gradient-check
+              and property suites, and a smoke run of every example
+  gradcheck   the finite-difference gradient-check suite
+  proptest    the property-test suite";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("check") => check::run(),
+        Some("gradcheck") => suites::gradcheck(),
+        Some("proptest") => suites::proptest(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("unknown task {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

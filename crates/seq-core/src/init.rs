@@ -188,14 +188,14 @@ fn orthogonal(shape: &Shape, gain: f64, rng: &mut Rng) -> Result<Vec<f64>> {
         .map(|_| (0..n).map(|_| rng.normal()).collect())
         .collect();
     for j in 0..m {
-        for i in 0..j {
-            let dot: f64 = (0..n).map(|k| q[i][k] * q[j][k]).sum();
-            for k in 0..n {
-                q[j][k] -= dot * q[i][k];
-            }
+        let (done, rest) = q.split_at_mut(j);
+        let qj = &mut rest[0];
+        for qi in done.iter() {
+            let dot: f64 = qi.iter().zip(qj.iter()).map(|(a, b)| a * b).sum();
+            qj.iter_mut().zip(qi).for_each(|(b, a)| *b -= dot * a);
         }
-        let norm = q[j].iter().map(|v| v * v).sum::<f64>().sqrt();
-        q[j].iter_mut().for_each(|v| *v /= norm);
+        let norm = qj.iter().map(|v| v * v).sum::<f64>().sqrt();
+        qj.iter_mut().for_each(|v| *v /= norm);
     }
     // q[j][k] is entry (k, j) of the tall matrix; transpose back when rows < cols.
     let mut out = vec![0.0; rows * cols];
@@ -241,15 +241,17 @@ mod tests {
         for dims in [[6usize, 4], [4, 6], [5, 5]] {
             let (r, c) = (dims[0], dims[1]);
             let w = draw(Init::Orthogonal { gain: 1.0 }, &dims);
-            // The smaller Gram matrix (W W^T or W^T W) is the identity.
-            let (outer, inner, at): (usize, usize, Box<dyn Fn(usize, usize) -> f64>) = if r <= c {
-                (r, c, Box::new(|i, k| w[i * c + k]))
+            // The rows (wide) or columns (tall) are orthonormal vectors.
+            let vectors: Vec<Vec<f64>> = if r <= c {
+                (0..r).map(|i| w[i * c..(i + 1) * c].to_vec()).collect()
             } else {
-                (c, r, Box::new(|i, k| w[k * c + i]))
+                (0..c)
+                    .map(|j| (0..r).map(|i| w[i * c + j]).collect())
+                    .collect()
             };
-            for i in 0..outer {
-                for j in 0..outer {
-                    let dot: f64 = (0..inner).map(|k| at(i, k) * at(j, k)).sum();
+            for (i, u) in vectors.iter().enumerate() {
+                for (j, v) in vectors.iter().enumerate() {
+                    let dot: f64 = u.iter().zip(v).map(|(a, b)| a * b).sum();
                     let want = if i == j { 1.0 } else { 0.0 };
                     assert!((dot - want).abs() < 1e-12, "{dims:?} ({i},{j}) {dot}");
                 }

@@ -31,7 +31,9 @@ impl Sequential {
         Self::default()
     }
 
-    /// Appends a layer. Its `Display` (or type name) shows in this stack's.
+    /// Appends a layer; its `Display` shows in this stack's. Named `add` as
+    /// in Keras, though it is a builder method, not `std::ops::Add`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add<M: Module + fmt::Display + 'static>(mut self, layer: M) -> Self {
         self.names.push(layer.to_string());
         self.layers.push(Box::new(layer));

@@ -1,0 +1,84 @@
+//! Properties of seq-core's building blocks.
+
+use candle_core::{DType, Device, IndexOp, Tensor, D};
+use proptest::prelude::*;
+use seq::core::{
+    softmax, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, Mode,
+    Module, Params, Seq,
+};
+
+use crate::support::{max_diff, normal};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// A per-step layer commutes with any reordering of the time steps.
+    #[test]
+    fn linear_acts_on_each_step_alone(
+        b in 1usize..4, t in 1usize..7, i in 1usize..6, o in 1usize..6, seed in 0u64..1000,
+        shift in 0usize..7,
+    ) {
+        let p = Params::new(seed);
+        let fc = Linear::new(LinearConfig::new(i, o), p.var_builder(DType::F64, &Device::Cpu)).unwrap();
+        let x = normal(seed, &[b, t, i]);
+        let rolled = x.roll(shift as i32, 1).unwrap();
+        let y = fc.forward(&Seq::new(x).unwrap(), Mode::Eval).unwrap().into_parts().0;
+        let y_rolled = fc.forward(&Seq::new(rolled).unwrap(), Mode::Eval).unwrap().into_parts().0;
+        prop_assert!(max_diff(&y.roll(shift as i32, 1).unwrap(), &y_rolled) < 1e-12);
+        prop_assert_eq!(y.dims(), &[b, t, o]);
+    }
+
+    /// Layer norm leaves every step with mean 0 and (biased) variance 1.
+    #[test]
+    fn layer_norm_standardises_each_step(
+        b in 1usize..4, t in 1usize..5, w in 2usize..9, seed in 0u64..1000, scale in 0.1f64..100.0,
+    ) {
+        let p = Params::new(seed);
+        let ln = LayerNorm::new(LayerNormConfig::new(w).with_eps(0.0), p.var_builder(DType::F64, &Device::Cpu)).unwrap();
+        let x = (normal(seed, &[b, t, w]) * scale).unwrap();
+        let y = ln.apply(&x).unwrap();
+        let mean = y.mean_keepdim(D::Minus1).unwrap();
+        let var = y.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        prop_assert!(mean.abs().unwrap().max_keepdim(1).unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap() < 1e-9);
+        prop_assert!(max_diff(&var, &var.ones_like().unwrap()) < 1e-9);
+    }
+
+    /// Softmax rows are distributions and ignore a shift of all logits.
+    #[test]
+    fn softmax_is_a_distribution_and_shift_invariant(
+        rows in 1usize..5, cols in 1usize..9, seed in 0u64..1000, shift in -50.0f64..50.0,
+    ) {
+        let x = (normal(seed, &[rows, cols]) * 10.0).unwrap();
+        let y = softmax(&x).unwrap();
+        let sums = y.sum_keepdim(1).unwrap();
+        prop_assert!(max_diff(&sums, &sums.ones_like().unwrap()) < 1e-12);
+        prop_assert!(max_diff(&y, &softmax(&(x + shift).unwrap()).unwrap()) < 1e-12);
+    }
+
+    /// The padding id makes exactly the mask `ids != pad` and zero vectors.
+    #[test]
+    fn embedding_padding_makes_the_mask(
+        ids in proptest::collection::vec(0u32..5, 1..12), seed in 0u64..1000,
+    ) {
+        let p = Params::new(seed);
+        let emb = Embedding::new(EmbeddingConfig::new(5, 3).with_padding_idx(0), p.var_builder(DType::F64, &Device::Cpu)).unwrap();
+        let t = ids.len();
+        let x = Tensor::from_vec(ids.clone(), (1, t), &Device::Cpu).unwrap();
+        let out = emb.forward(&Seq::from_ids(x).unwrap(), Mode::Eval).unwrap();
+        let mask: Vec<f64> = out.mask().unwrap().i(0).unwrap().to_vec1().unwrap();
+        let norms: Vec<f64> = out.values().i(0).unwrap().abs().unwrap().sum(1).unwrap().to_vec1().unwrap();
+        for (k, &id) in ids.iter().enumerate() {
+            prop_assert_eq!(mask[k], if id == 0 { 0.0 } else { 1.0 });
+            prop_assert_eq!(norms[k] == 0.0, id == 0);
+        }
+    }
+
+    /// A mask built from lengths gives the lengths back.
+    #[test]
+    fn lengths_survive_the_mask(lengths in proptest::collection::vec(0usize..9, 1..6)) {
+        let t = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let x = Tensor::zeros((lengths.len(), t, 2), DType::F32, &Device::Cpu).unwrap();
+        let s = Seq::new(x).unwrap().with_lengths(&lengths).unwrap();
+        prop_assert_eq!(s.lengths().unwrap(), lengths);
+    }
+}

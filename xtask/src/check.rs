@@ -1,0 +1,47 @@
+//! `cargo xtask check`: everything CI runs, the first failure stops it.
+
+use crate::{step, suites};
+
+/// fmt, clippy, every test, both suites, a smoke run of every example.
+pub fn run() -> Result<(), String> {
+    step::cargo("fmt", &["fmt", "--all", "--", "--check"])?;
+    step::cargo(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step::cargo("tests", &["test", "--workspace"])?;
+    suites::gradcheck()?;
+    suites::proptest()?;
+    for example in examples()? {
+        step::cargo(
+            &format!("example {example} --smoke"),
+            &["run", "--example", &example, "--", "--smoke"],
+        )?;
+    }
+    Ok(())
+}
+
+/// The names of the examples: `examples/NAME.rs` and `examples/NAME/main.rs`.
+fn examples() -> Result<Vec<String>, String> {
+    let dir = step::root().join("examples");
+    let mut names = Vec::new();
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned);
+        let is_example =
+            path.extension().is_some_and(|e| e == "rs") || path.join("main.rs").exists();
+        if let (true, Some(name)) = (is_example, name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,95 @@
+//! Tidy: tests that keep the tree clean, run with the other tests.
+
+use std::path::{Path, PathBuf};
+
+use crate::step::root;
+
+/// Every `.rs` file under the tracked folders, skipping `target/`.
+fn rust_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["crates", "src", "tests", "examples", "xtask", "bench"] {
+        walk(&root().join(dir), &mut files);
+    }
+    files
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc_comment() {
+    let bad: Vec<String> = rust_files()
+        .into_iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            !text.trim_start().starts_with("//!")
+        })
+        .map(|p| relative(&p))
+        .collect();
+    assert!(bad.is_empty(), "files without a `//!` module doc: {bad:?}");
+}
+
+#[test]
+fn every_library_warns_on_missing_docs() {
+    let mut libs = vec![root().join("src/lib.rs")];
+    let crates = std::fs::read_dir(root().join("crates")).expect("crates/ exists");
+    libs.extend(crates.flatten().map(|e| e.path().join("src/lib.rs")));
+    for lib in libs {
+        let text = std::fs::read_to_string(&lib).unwrap_or_default();
+        assert!(
+            text.contains("#![warn(missing_docs)]"),
+            "{} lacks #![warn(missing_docs)] (clippy -D warnings makes it an error)",
+            relative(&lib)
+        );
+    }
+}
+
+#[test]
+fn no_stubs_left_in_code() {
+    let stubs = ["todo!(", "unimplemented!(", "dbg!("];
+    let bad: Vec<String> = rust_files()
+        .into_iter()
+        .filter(|p| !p.ends_with("xtask/src/tidy.rs"))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let hit = stubs.iter().find(|s| text.contains(*s))?;
+            Some(format!("{} ({hit})", relative(&p)))
+        })
+        .collect();
+    assert!(bad.is_empty(), "stubs or debug prints: {bad:?}");
+}
+
+#[test]
+fn every_crate_passes_the_gpu_features_through() {
+    let mut manifests = vec![root().join("Cargo.toml")];
+    let crates = std::fs::read_dir(root().join("crates")).expect("crates/ exists");
+    manifests.extend(crates.flatten().map(|e| e.path().join("Cargo.toml")));
+    for m in manifests {
+        let text = std::fs::read_to_string(&m).unwrap_or_default();
+        for feature in ["cuda = [", "metal = ["] {
+            assert!(
+                text.contains(feature),
+                "{} has no `{feature}`",
+                relative(&m)
+            );
+        }
+    }
+}
