@@ -35,7 +35,7 @@ usage: cargo run --release --example sentiment -- [options]
   --embed N          word vector width [64]
   --seed N           seed of the weights and the shuffling [0]
   --predict TEXT     score TEXT with the model saved in --out, then exit
-  --smoke            a tiny run in seconds (used by `cargo xtask check`)
+  --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
   -h, --help         this text";
 
 struct Args {
@@ -114,7 +114,10 @@ fn train(args: &Args, device: &Device) -> Result<(), Box<dyn std::error::Error>>
     let mut train_set = text::read_reviews(&args.train)?;
     let mut test_set = text::read_reviews(&args.test)?;
     let epochs = if args.smoke { 1 } else { args.epochs };
+    let mut out = args.out.clone();
     if args.smoke {
+        // A smoke run never overwrites a model the user trained.
+        out = out.join("smoke");
         train_set.truncate(512);
         test_set.truncate(128);
     }
@@ -177,21 +180,18 @@ fn train(args: &Args, device: &Device) -> Result<(), Box<dyn std::error::Error>>
         start.elapsed().as_secs_f64()
     );
 
-    std::fs::create_dir_all(&args.out)?;
-    params.save(args.out.join("model.safetensors"))?;
-    vocab.save(&args.out.join("vocab.txt"))?;
-    std::fs::write(
-        args.out.join("config.txt"),
-        format!("embed {}\n", args.embed),
-    )?;
+    std::fs::create_dir_all(&out)?;
+    params.save(out.join("model.safetensors"))?;
+    vocab.save(&out.join("vocab.txt"))?;
+    std::fs::write(out.join("config.txt"), format!("embed {}\n", args.embed))?;
     let results = format!(
         "{{\"example\": \"sentiment\", \"model\": \"bag-of-embeddings\", \"test_accuracy\": {acc:.4}, \"majority_baseline\": {majority:.4}, \"epochs\": {epochs}, \"seconds\": {:.1}}}\n",
         start.elapsed().as_secs_f64()
     );
-    std::fs::write(args.out.join("results.json"), results)?;
+    std::fs::write(out.join("results.json"), results)?;
     println!(
         "saved the model, vocabulary and results in {}",
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

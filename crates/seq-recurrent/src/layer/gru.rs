@@ -1,0 +1,42 @@
+//! [`Gru`]: the GRU layer, PyTorch's `nn.GRU` (batch-first).
+
+use candle_nn::VarBuilder;
+use seq_core::Result;
+
+use super::stack::Stack;
+use super::RecurrentConfig;
+use crate::cell::{CellConfig, GruCell};
+
+/// A stack of [`GruCell`]s unrolled over time, PyTorch's `nn.GRU` with
+/// `batch_first=True`.
+///
+/// At every step `k` of each layer, the reset gate applied after the hidden
+/// product:
+///
+/// ```text
+/// r_k = sigmoid(W_ir x_k + b_ir + W_hr h_{k-1} + b_hr)
+/// z_k = sigmoid(W_iz x_k + b_iz + W_hz h_{k-1} + b_hz)
+/// n_k = tanh(W_in x_k + b_in + r_k * (W_hn h_{k-1} + b_hn))
+/// h_k = (1 - z_k) * n_k + z_k * h_{k-1}
+/// ```
+///
+/// PyTorch names: `weight_ih_l{l}` `[3H, I]` (`W_ir|W_iz|W_in`),
+/// `weight_hh_l{l}` `[3H, H]`, `bias_ih_l{l}`, `bias_hh_l{l}` `[3H]`, and
+/// the same with `_reverse`.
+#[derive(Debug)]
+pub struct Gru {
+    stack: Stack<GruCell>,
+}
+
+impl Gru {
+    /// Creates (or loads) every layer's tensors under `vb`.
+    pub fn new(config: RecurrentConfig, vb: VarBuilder) -> Result<Self> {
+        let stack = Stack::new("Gru", config, vb, |input, vb, suffix, name| {
+            let cell = CellConfig::new(input, config.hidden_size).with_bias(config.bias);
+            GruCell::with_suffix(cell, vb, suffix, name)
+        })?;
+        Ok(Gru { stack })
+    }
+}
+
+super::recurrent_layer!(Gru);

@@ -1,0 +1,45 @@
+//! [`Lstm`]: the LSTM layer, PyTorch's `nn.LSTM` (batch-first).
+
+use candle_nn::VarBuilder;
+use seq_core::Result;
+
+use super::stack::Stack;
+use super::RecurrentConfig;
+use crate::cell::{CellConfig, LstmCell};
+
+/// A stack of [`LstmCell`]s unrolled over time, PyTorch's `nn.LSTM` with
+/// `batch_first=True`.
+///
+/// At every step `k` of layer `l` (direction suffix `_reverse` for the
+/// backward cells):
+///
+/// ```text
+/// i_k, f_k, g_k, o_k = sigmoid, sigmoid, tanh, sigmoid of
+///                      (W_ih x_k + b_ih + W_hh h_{k-1} + b_hh), split in four
+/// c_k = f_k * c_{k-1} + i_k * g_k
+/// h_k = o_k * tanh(c_k)
+/// ```
+///
+/// PyTorch names: `weight_ih_l{l}` `[4H, I]` (`W_ii|W_if|W_ig|W_io`),
+/// `weight_hh_l{l}` `[4H, H]`, `bias_ih_l{l}`, `bias_hh_l{l}` `[4H]`, and
+/// the same with `_reverse`; a PyTorch state dict loads as it is.
+///
+/// Use [`Recurrent::forward_with_state`](crate::Recurrent::forward_with_state)
+/// for the state `(h, c)` in and out.
+#[derive(Debug)]
+pub struct Lstm {
+    stack: Stack<LstmCell>,
+}
+
+impl Lstm {
+    /// Creates (or loads) every layer's tensors under `vb`.
+    pub fn new(config: RecurrentConfig, vb: VarBuilder) -> Result<Self> {
+        let stack = Stack::new("Lstm", config, vb, |input, vb, suffix, name| {
+            let cell = CellConfig::new(input, config.hidden_size).with_bias(config.bias);
+            LstmCell::with_suffix(cell, vb, suffix, name)
+        })?;
+        Ok(Lstm { stack })
+    }
+}
+
+super::recurrent_layer!(Lstm);
