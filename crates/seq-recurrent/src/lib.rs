@@ -34,5 +34,5 @@ mod state;
 pub mod topology;
 
 pub use cell::{Cell, CellConfig, GruCell, LstmCell, RnnCell, RnnCellConfig};
-pub use layer::{Gru, Lstm, Recurrent, RecurrentConfig, Rnn};
+pub use layer::{CellKind, Gru, Lstm, Recurrent, RecurrentConfig, Rnn};
 pub use state::State;

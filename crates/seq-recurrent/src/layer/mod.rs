@@ -67,7 +67,8 @@ pub use rnn::Rnn;
 
 use macros::recurrent_layer;
 
-use seq_core::{Mode, Module, Result, Seq};
+use candle_nn::VarBuilder;
+use seq_core::{Activation, Mode, Module, Result, Seq};
 
 use crate::State;
 
@@ -148,7 +149,7 @@ impl RecurrentConfig {
 }
 
 /// A recurrent layer: a [`Module`] whose state can be given and read.
-pub trait Recurrent: Module {
+pub trait Recurrent: Module + std::fmt::Display {
     /// Runs the layer from `initial` (zeros when `None`).
     ///
     /// # Parameters
@@ -170,4 +171,26 @@ pub trait Recurrent: Module {
 
     /// The layer's configuration.
     fn config(&self) -> &RecurrentConfig;
+}
+
+/// Which recurrent layer to build, for code that chooses at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// The Elman RNN with this `g1`.
+    Rnn(Activation),
+    /// The LSTM.
+    Lstm,
+    /// The GRU.
+    Gru,
+}
+
+impl CellKind {
+    /// Builds the layer of this kind.
+    pub fn build(self, config: RecurrentConfig, vb: VarBuilder) -> Result<Box<dyn Recurrent>> {
+        Ok(match self {
+            CellKind::Rnn(g1) => Box::new(Rnn::new(config, g1, vb)?),
+            CellKind::Lstm => Box::new(Lstm::new(config, vb)?),
+            CellKind::Gru => Box::new(Gru::new(config, vb)?),
+        })
+    }
 }

@@ -1,0 +1,181 @@
+//! Many-to-many with unequal lengths: the encoder-decoder of Sutskever et
+//! al. (2014) and Cho et al. (2014).
+
+use std::fmt;
+
+use candle_core::{DType, Tensor, D};
+use candle_nn::VarBuilder;
+use seq_core::{
+    Embedding, EmbeddingConfig, Error, Linear, LinearConfig, Mode, Module, Result, Seq,
+};
+
+use crate::{CellKind, Recurrent, RecurrentConfig};
+
+/// The sizes of a [`Seq2Seq`] model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seq2SeqConfig {
+    /// Source vocabulary size (id 0 is padding).
+    pub src_vocab: usize,
+    /// Target vocabulary size (id 0 is padding).
+    pub tgt_vocab: usize,
+    /// Word vector width of both embeddings.
+    pub embed: usize,
+    /// Hidden units of encoder and decoder.
+    pub hidden: usize,
+    /// Stacked layers of encoder and decoder (default 1).
+    pub layers: usize,
+    /// The recurrent cell of both (default GRU).
+    pub cell: CellKind,
+    /// Dropout between stacked layers (default 0).
+    pub dropout: f64,
+}
+
+impl Seq2SeqConfig {
+    /// A one-layer GRU encoder-decoder.
+    pub fn new(src_vocab: usize, tgt_vocab: usize, embed: usize, hidden: usize) -> Self {
+        Seq2SeqConfig {
+            src_vocab,
+            tgt_vocab,
+            embed,
+            hidden,
+            layers: 1,
+            cell: CellKind::Gru,
+            dropout: 0.0,
+        }
+    }
+}
+
+/// An encoder-decoder for sequences of unequal lengths (translation).
+///
+/// The encoder reads the source and hands its final state (each sequence's
+/// at its last real token) to the decoder as its initial state. In training
+/// the decoder reads the target shifted right, starting with a start token
+/// (teacher forcing); at inference it reads back its own greedy choices.
+///
+/// Parameters: `src_embedding.weight`, `encoder.*` (PyTorch RNN names),
+/// `tgt_embedding.weight`, `decoder.*`, `head.weight`, `head.bias`.
+pub struct Seq2Seq {
+    src_embedding: Embedding,
+    encoder: Box<dyn Recurrent>,
+    tgt_embedding: Embedding,
+    decoder: Box<dyn Recurrent>,
+    head: Linear,
+    config: Seq2SeqConfig,
+}
+
+impl Seq2Seq {
+    /// Creates (or loads) every tensor under `vb`.
+    pub fn new(config: Seq2SeqConfig, vb: VarBuilder) -> Result<Self> {
+        let rnn = RecurrentConfig::new(config.embed, config.hidden)
+            .with_layers(config.layers)
+            .with_dropout(config.dropout, 0);
+        Ok(Seq2Seq {
+            src_embedding: Embedding::new(
+                EmbeddingConfig::new(config.src_vocab, config.embed).with_padding_idx(0),
+                vb.pp("src_embedding"),
+            )?,
+            encoder: config.cell.build(rnn, vb.pp("encoder"))?,
+            tgt_embedding: Embedding::new(
+                EmbeddingConfig::new(config.tgt_vocab, config.embed).with_padding_idx(0),
+                vb.pp("tgt_embedding"),
+            )?,
+            decoder: config.cell.build(rnn, vb.pp("decoder"))?,
+            head: Linear::new(
+                LinearConfig::new(config.hidden, config.tgt_vocab),
+                vb.pp("head"),
+            )?,
+            config,
+        })
+    }
+
+    /// Teacher forcing: logits of every target position.
+    ///
+    /// # Parameters
+    /// - `src`: source ids `[batch, S]` (0 = padding).
+    /// - `tgt_in`: decoder inputs `[batch, T]`: the start token, then the
+    ///   target without its last token (0 = padding).
+    ///
+    /// # Returns
+    /// Logits `[batch, T, tgt_vocab]` predicting the target at each position.
+    pub fn forward(&self, src: &Tensor, tgt_in: &Tensor, mode: Mode) -> Result<Tensor> {
+        let state = self.encode(src, mode)?;
+        let ys = self
+            .tgt_embedding
+            .forward(&Seq::from_ids(tgt_in.clone())?, mode)?;
+        let (out, _) = self.decoder.forward_with_state(&ys, Some(&state), mode)?;
+        self.head.apply(out.values())
+    }
+
+    /// The encoder's final state for source ids `[batch, S]`.
+    pub fn encode(&self, src: &Tensor, mode: Mode) -> Result<crate::State> {
+        let xs = self
+            .src_embedding
+            .forward(&Seq::from_ids(src.clone())?, mode)?;
+        Ok(self.encoder.forward_with_state(&xs, None, mode)?.1)
+    }
+
+    /// Greedy decoding: from `bos`, the most likely token at each step fed
+    /// back, until every sequence has produced `eos` or `max_len` tokens.
+    ///
+    /// # Returns
+    /// For each source sequence its tokens, without `bos` and `eos`.
+    pub fn greedy(
+        &self,
+        src: &Tensor,
+        bos: u32,
+        eos: u32,
+        max_len: usize,
+    ) -> Result<Vec<Vec<u32>>> {
+        let batch = src.dims().first().copied().unwrap_or(0);
+        if batch == 0 {
+            return Err(Error::shape(
+                "Seq2Seq",
+                "source ids",
+                "[batch >= 1, time]",
+                src.dims(),
+            ));
+        }
+        let mut state = self.encode(src, Mode::Eval)?;
+        let mut tokens = Tensor::full(bos, (batch, 1), src.device())?;
+        let mut out = vec![Vec::new(); batch];
+        let mut done = vec![false; batch];
+        for _ in 0..max_len {
+            let ys = self
+                .tgt_embedding
+                .forward(&Seq::from_ids(tokens)?, Mode::Eval)?;
+            let (h, next) = self
+                .decoder
+                .forward_with_state(&ys, Some(&state), Mode::Eval)?;
+            state = next;
+            let logits = self.head.apply(h.values())?; // [batch, 1, vocab]
+            tokens = logits.argmax(D::Minus1)?.to_dtype(DType::U32)?; // [batch, 1]
+            for (b, &tok) in tokens.flatten_all()?.to_vec1::<u32>()?.iter().enumerate() {
+                if !done[b] {
+                    done[b] = tok == eos;
+                    if !done[b] {
+                        out[b].push(tok);
+                    }
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Seq2SeqConfig {
+        &self.config
+    }
+}
+
+impl fmt::Display for Seq2Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Seq2Seq(encoder={}, decoder={}, head={})",
+            self.encoder, self.decoder, self.head
+        )
+    }
+}
