@@ -4,4 +4,5 @@
 //! Run with `cargo xtask gradcheck` (a plain `cargo test` skips it).
 
 mod core;
+mod recurrent;
 mod support;

@@ -4,4 +4,5 @@
 //! Run with `cargo xtask proptest` (a plain `cargo test` skips it).
 
 mod core;
+mod recurrent;
 mod support;
