@@ -5,7 +5,8 @@ use candle_core::Tensor;
 use seq::core::{Activation, Mode, Seq};
 use seq::recurrent::topology::{self, Readout};
 use seq::recurrent::{
-    Cell, CellConfig, CellKind, GruCell, LstmCell, RecurrentConfig, RnnCell, RnnCellConfig, State,
+    Cell, CellConfig, CellKind, Engine, GruCell, LstmCell, RecurrentConfig, RnnCell, RnnCellConfig,
+    State,
 };
 
 use crate::support::{assert_gradients, input, params};
@@ -51,8 +52,13 @@ fn gru_cell() {
 }
 
 /// Two stacked bidirectional layers on a padded batch from a given initial
-/// state; the check covers outputs and the final state.
+/// state, with each engine; the check covers outputs and the final state.
 fn check_layer(kind: CellKind, seed: u64) {
+    check_engine(kind, Engine::Fused, seed);
+    check_engine(kind, Engine::Composed, seed);
+}
+
+fn check_engine(kind: CellKind, engine: Engine, seed: u64) {
     let (p, vb) = params(seed);
     let cfg = RecurrentConfig::new(3, 3)
         .with_layers(2)

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, IndexOp, Tensor};
 use proptest::prelude::*;
 use seq::core::{Activation, Mode, Params, Seq};
-use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
+use seq::recurrent::{CellKind, Engine, Recurrent, RecurrentConfig, State};
 
 use crate::support::{max_diff, normal};
 
@@ -121,5 +121,42 @@ proptest! {
         prop_assert_eq!(out.values().dims(), &[b, t, d * h]);
         prop_assert_eq!(state.h.dims(), &[layers * d, b, h]);
         prop_assert_eq!(state.c.is_some(), k % 4 == 2);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The fused op and the composed reference agree on outputs, final
+    /// states and every gradient, with masks and an initial state.
+    #[test]
+    fn fused_and_composed_engines_agree(
+        k in 0u8..4, bi in any::<bool>(), layers in 1usize..3, seed in 0u64..1000,
+        lengths in proptest::collection::vec(1usize..6, 1..4),
+    ) {
+        let (b, t) = (lengths.len(), *lengths.iter().max().unwrap());
+        let d = if bi { 2 } else { 1 };
+        let x = candle_core::Var::from_tensor(&normal(seed + 1, &[b, t, 2])).unwrap();
+        let h0 = normal(seed + 2, &[layers * d, b, 3]);
+        let c0 = normal(seed + 3, &[layers * d, b, 3]);
+        let mut results = Vec::new();
+        for engine in [Engine::Fused, Engine::Composed] {
+            let p = Params::new(seed);
+            let cfg = RecurrentConfig::new(2, 3).with_layers(layers).with_bidirectional(bi).with_engine(engine);
+            let l = kind(k).build(cfg, p.var_builder(DType::F64, &Device::Cpu)).unwrap();
+            let initial = State { h: h0.clone(), c: (k % 4 == 2).then(|| c0.clone()) };
+            let xs = Seq::new(x.as_tensor().clone()).unwrap().with_lengths(&lengths).unwrap();
+            let (out, state) = l.forward_with_state(&xs, Some(&initial), Mode::Train).unwrap();
+            let loss = (out.values().sqr().unwrap().sum_all().unwrap() + state.h.sum_all().unwrap()).unwrap();
+            let grads = loss.backward().unwrap();
+            let mut tensors = vec![out.into_parts().0, state.h, grads.get(x.as_tensor()).unwrap().clone()];
+            for (_, v) in p.named_vars() {
+                tensors.push(grads.get(v.as_tensor()).unwrap().clone());
+            }
+            results.push(tensors);
+        }
+        for (a, c) in results[0].iter().zip(&results[1]) {
+            prop_assert!(max_diff(a, c) < 1e-12);
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! cargo xtask check       fmt, clippy, tests, both suites, every example's smoke run
 //! cargo xtask gradcheck   the finite-difference gradient-check suite (f64)
 //! cargo xtask proptest    the property-test suite
+//! cargo xtask bench       the benchmarks (release), ratios against baselines in the same run
 //! ```
 
+mod bench;
 mod check;
 mod step;
 mod suites;
@@ -14,12 +16,14 @@ mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest>
+const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest | bench>
 
   check       fmt, clippy (warnings are errors), all tests, the gradient-check
               and property suites, and a smoke run of every example
   gradcheck   the finite-difference gradient-check suite
-  proptest    the property-test suite";
+  proptest    the property-test suite
+  bench       the benchmarks, in release, with ratios against baselines
+              measured in the same run (results in target/bench/)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("check") => check::run(),
         Some("gradcheck") => suites::gradcheck(),
         Some("proptest") => suites::proptest(),
+        Some("bench") => bench::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -21,7 +21,7 @@ fn rust_files() -> Vec<PathBuf> {
         }
     }
     let mut files = Vec::new();
-    for dir in ["crates", "src", "tests", "examples", "xtask", "bench"] {
+    for dir in ["crates", "src", "tests", "examples", "xtask", "benches"] {
         walk(&root().join(dir), &mut files);
     }
     files

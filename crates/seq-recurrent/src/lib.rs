@@ -29,10 +29,11 @@
 #![warn(missing_docs)]
 
 pub mod cell;
+mod fused;
 mod layer;
 mod state;
 pub mod topology;
 
 pub use cell::{Cell, CellConfig, GruCell, LstmCell, RnnCell, RnnCellConfig};
-pub use layer::{CellKind, Gru, Lstm, Recurrent, RecurrentConfig, Rnn};
+pub use layer::{CellKind, Engine, Gru, Lstm, Recurrent, RecurrentConfig, Rnn};
 pub use state::State;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};
 use seq_core::{Activation, Mode, Params, Result, Seq};
-use seq_recurrent::{Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State};
+use seq_recurrent::{Engine, Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State};
 
 const TOL: f64 = 1e-5;
 
@@ -32,10 +32,11 @@ fn fixture(path: &PathBuf) -> HashMap<String, Tensor> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn build(kind: &str, params: &Params) -> Result<Box<dyn Recurrent>> {
+fn build(kind: &str, engine: Engine, params: &Params) -> Result<Box<dyn Recurrent>> {
     let config = RecurrentConfig::new(3, 4)
         .with_layers(2)
-        .with_bidirectional(true);
+        .with_bidirectional(true)
+        .with_engine(engine);
     let vb = params.var_builder(DType::F32, &Device::Cpu);
     Ok(match kind {
         "lstm" => Box::new(Lstm::new(config, vb)?),
@@ -59,7 +60,17 @@ fn max_diff(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
     d.to_scalar::<f32>().unwrap() as f64
 }
 
-fn check(kind: &str, packed: bool) -> Result<()> {
+/// Both engines, on the full and on the packed batch.
+fn check(kind: &str) -> Result<()> {
+    for engine in [Engine::Fused, Engine::Composed] {
+        for packed in [false, true] {
+            check_one(kind, engine, packed)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_one(kind: &str, engine: Engine, packed: bool) -> Result<()> {
     let path = fixture_path(&format!(
         "{kind}{}.safetensors",
         if packed { "_packed" } else { "" }
@@ -72,7 +83,7 @@ fn check(kind: &str, packed: bool) -> Result<()> {
     };
 
     let params = Params::new(0);
-    let layer = build(kind, &params)?;
+    let layer = build(kind, engine, &params)?;
     // The state dict loads as PyTorch wrote it: no renaming.
     params.load(&path)?;
 
@@ -131,7 +142,7 @@ fn check(kind: &str, packed: bool) -> Result<()> {
     {
         assert!(
             e <= TOL,
-            "{kind} packed={packed}: {name} differs from PyTorch by {e:.2e}"
+            "{kind} {engine:?} packed={packed}: {name} differs from PyTorch by {e:.2e}"
         );
     }
     Ok(())
@@ -139,24 +150,45 @@ fn check(kind: &str, packed: bool) -> Result<()> {
 
 #[test]
 fn rnn_tanh_matches_pytorch() -> Result<()> {
-    check("rnn_tanh", false)?;
-    check("rnn_tanh", true)
+    check("rnn_tanh")
 }
 
 #[test]
 fn rnn_relu_matches_pytorch() -> Result<()> {
-    check("rnn_relu", false)?;
-    check("rnn_relu", true)
+    check("rnn_relu")
 }
 
 #[test]
 fn lstm_matches_pytorch() -> Result<()> {
-    check("lstm", false)?;
-    check("lstm", true)
+    check("lstm")
 }
 
 #[test]
 fn gru_matches_pytorch() -> Result<()> {
-    check("gru", false)?;
-    check("gru", true)
+    check("gru")
+}
+
+/// Inference the way a PyTorch user loads a state dict: candle's own
+/// `VarBuilder` over the `.safetensors` file, no `Params`, no renaming.
+#[test]
+fn a_pytorch_state_dict_loads_into_lstm_with_a_plain_var_builder() -> Result<()> {
+    let path = fixture_path("lstm.safetensors");
+    // SAFETY: the fixture is not modified while mapped.
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &Device::Cpu)?
+    };
+    let config = RecurrentConfig::new(3, 4)
+        .with_layers(2)
+        .with_bidirectional(true);
+    let lstm = Lstm::new(config, vb)?;
+    let file = fixture(&path);
+    let initial = State::lstm(file["h0"].clone(), file["c0"].clone());
+    let (out, state) = lstm.forward_with_state(
+        &Seq::new(file["input"].clone())?,
+        Some(&initial),
+        Mode::Eval,
+    )?;
+    assert!(max_diff("output", out.values(), &file["output"]) <= TOL);
+    assert!(max_diff("c_n", state.c.as_ref().unwrap(), &file["c_n"]) <= TOL);
+    Ok(())
 }

@@ -6,6 +6,7 @@ use seq_core::Result;
 use super::stack::Stack;
 use super::RecurrentConfig;
 use crate::cell::{CellConfig, GruCell};
+use crate::fused::Kind;
 
 /// A stack of [`GruCell`]s unrolled over time, PyTorch's `nn.GRU` with
 /// `batch_first=True`.
@@ -31,7 +32,7 @@ pub struct Gru {
 impl Gru {
     /// Creates (or loads) every layer's tensors under `vb`.
     pub fn new(config: RecurrentConfig, vb: VarBuilder) -> Result<Self> {
-        let stack = Stack::new("Gru", config, vb, |input, vb, suffix, name| {
+        let stack = Stack::new("Gru", Kind::Gru, config, vb, |input, vb, suffix, name| {
             let cell = CellConfig::new(input, config.hidden_size).with_bias(config.bias);
             GruCell::with_suffix(cell, vb, suffix, name)
         })?;

@@ -6,6 +6,7 @@ use seq_core::Result;
 use super::stack::Stack;
 use super::RecurrentConfig;
 use crate::cell::{CellConfig, LstmCell};
+use crate::fused::Kind;
 
 /// A stack of [`LstmCell`]s unrolled over time, PyTorch's `nn.LSTM` with
 /// `batch_first=True`.
@@ -34,7 +35,7 @@ pub struct Lstm {
 impl Lstm {
     /// Creates (or loads) every layer's tensors under `vb`.
     pub fn new(config: RecurrentConfig, vb: VarBuilder) -> Result<Self> {
-        let stack = Stack::new("Lstm", config, vb, |input, vb, suffix, name| {
+        let stack = Stack::new("Lstm", Kind::Lstm, config, vb, |input, vb, suffix, name| {
             let cell = CellConfig::new(input, config.hidden_size).with_bias(config.bias);
             LstmCell::with_suffix(cell, vb, suffix, name)
         })?;

@@ -92,6 +92,20 @@ pub struct RecurrentConfig {
     pub dropout: f64,
     /// Seed of the dropout masks (default 0).
     pub seed: u64,
+    /// How the time loop runs (default [`Engine::Fused`]).
+    pub engine: Engine,
+}
+
+/// How a recurrent layer runs its time loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// One custom op per layer and direction with an explicit backward pass
+    /// through time, on the CPU in f32 and f64; elsewhere the composed path.
+    #[default]
+    Fused,
+    /// A composition of candle ops, step by step: the reference that the
+    /// fused path is tested against, and the path on GPUs.
+    Composed,
 }
 
 impl RecurrentConfig {
@@ -105,7 +119,14 @@ impl RecurrentConfig {
             bidirectional: false,
             dropout: 0.0,
             seed: 0,
+            engine: Engine::Fused,
         }
+    }
+
+    /// With the given time-loop engine.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// With `n` stacked layers.

@@ -6,6 +6,7 @@ use seq_core::{Activation, Result};
 use super::stack::Stack;
 use super::RecurrentConfig;
 use crate::cell::{RnnCell, RnnCellConfig};
+use crate::fused::Kind;
 
 /// A stack of Elman [`RnnCell`]s unrolled over time, PyTorch's `nn.RNN`
 /// with `batch_first=True`:
@@ -28,13 +29,19 @@ impl Rnn {
     /// Creates (or loads) every layer's tensors under `vb`; `g1` is PyTorch's
     /// `nonlinearity` (tanh or relu; sigmoid and identity are accepted too).
     pub fn new(config: RecurrentConfig, g1: Activation, vb: VarBuilder) -> Result<Self> {
-        let stack = Stack::new("Rnn", config, vb, |input, vb, suffix, name| {
-            let cell = RnnCellConfig {
-                bias: config.bias,
-                ..RnnCellConfig::new(input, config.hidden_size).with_activation(g1)
-            };
-            RnnCell::with_suffix(cell, vb, suffix, name)
-        })?;
+        let stack = Stack::new(
+            "Rnn",
+            Kind::Rnn(g1),
+            config,
+            vb,
+            |input, vb, suffix, name| {
+                let cell = RnnCellConfig {
+                    bias: config.bias,
+                    ..RnnCellConfig::new(input, config.hidden_size).with_activation(g1)
+                };
+                RnnCell::with_suffix(cell, vb, suffix, name)
+            },
+        )?;
         Ok(Rnn { stack })
     }
 }

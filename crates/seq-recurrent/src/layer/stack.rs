@@ -1,11 +1,12 @@
 //! [`Stack`]: the engine behind every recurrent layer; cells of any kind
 //! unrolled over time, layer by layer, in one or both directions.
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
 use seq_core::{Dropout, Error, Mode, Result, Seq};
 
-use super::RecurrentConfig;
+use super::{Engine, RecurrentConfig};
+use crate::fused::{FusedRecurrence, Kind};
 use crate::{Cell, State};
 
 /// `cells[layer][direction]`, with dropout between layers.
@@ -15,6 +16,7 @@ pub(crate) struct Stack<C> {
     pub dropout: Dropout,
     pub config: RecurrentConfig,
     pub name: &'static str,
+    kind: Kind,
 }
 
 impl<C: Cell> Stack<C> {
@@ -22,6 +24,7 @@ impl<C: Cell> Stack<C> {
     /// suffix is PyTorch's `_l{k}` or `_l{k}_reverse`.
     pub fn new(
         name: &'static str,
+        kind: Kind,
         config: RecurrentConfig,
         vb: VarBuilder,
         make: impl Fn(usize, &VarBuilder, &str, String) -> Result<C>,
@@ -55,6 +58,7 @@ impl<C: Cell> Stack<C> {
             dropout,
             config,
             name,
+            kind,
         })
     }
 
@@ -99,7 +103,11 @@ impl<C: Cell> Stack<C> {
                     Some(s) => s.map(|t| t.get(row))?,
                     None => cell.zero_state(batch)?,
                 };
-                let (out, last) = unroll(cell, &input, masks.as_deref(), d == 1, start)?;
+                let (out, last) = if self.fused(&input) {
+                    unroll_fused(cell, self.kind, &input, xs.mask(), d == 1, start)?
+                } else {
+                    unroll(cell, &input, masks.as_deref(), d == 1, start)?
+                };
                 outputs.push(out);
                 finals.push(last);
             }
@@ -118,6 +126,13 @@ impl<C: Cell> Stack<C> {
             None => None,
         };
         Ok((xs.with_values(input)?, State { h, c }))
+    }
+
+    /// Whether the fused op runs this input.
+    fn fused(&self, x: &Tensor) -> bool {
+        self.config.engine == Engine::Fused
+            && x.device().is_cpu()
+            && matches!(x.dtype(), DType::F32 | DType::F64)
     }
 
     fn check_initial(&self, s: &State, rows: usize, batch: usize) -> Result<()> {
@@ -202,4 +217,60 @@ fn unroll<C: Cell>(
     }
     let hs: Vec<Tensor> = hs.into_iter().flatten().collect();
     Ok((Tensor::stack(&hs, 1)?, state))
+}
+
+/// [`unroll`] as one [`FusedRecurrence`] op.
+fn unroll_fused<C: Cell>(
+    cell: &C,
+    kind: Kind,
+    x: &Tensor,
+    mask: Option<&Tensor>,
+    reverse: bool,
+    start: State,
+) -> Result<(Tensor, State)> {
+    let (batch, time, input) = x.dims3()?;
+    let w = cell.weights();
+    let hidden = w.hidden_size;
+    let gi = cell.project(&x.reshape((batch * time, input))?)?; // [batch * time, G*H]
+    let gi = gi
+        .reshape((batch, time, ()))?
+        .transpose(0, 1)?
+        .contiguous()?; // [time, batch, G*H]
+    let (dtype, dev) = (gi.dtype(), gi.device());
+    let mut aux = vec![start.h.flatten_all()?];
+    if kind.has_c() {
+        aux.push(match &start.c {
+            Some(c) => c.flatten_all()?,
+            None => Tensor::zeros(batch * hidden, dtype, dev)?,
+        });
+    }
+    aux.push(match &w.bias_hh {
+        Some(b) => b.clone(),
+        None => Tensor::zeros(kind.gates() * hidden, dtype, dev)?,
+    });
+    aux.push(match mask {
+        Some(m) => m.t()?.flatten_all()?, // time-major
+        None => Tensor::ones(time * batch, dtype, dev)?,
+    });
+    let op = FusedRecurrence {
+        kind,
+        time,
+        batch,
+        hidden,
+        reverse,
+    };
+    let out = gi.apply_op3(&w.weight_hh.contiguous()?, &Tensor::cat(&aux, 0)?, op)?; // [time, batch, slots*H]
+    let hs = out.narrow(2, 0, hidden)?.transpose(0, 1)?; // [batch, time, H]
+    let last = out.get(if reverse { 0 } else { time - 1 })?; // [batch, slots*H]
+    let c = match kind.has_c() {
+        true => Some(last.narrow(1, hidden, hidden)?),
+        false => None,
+    };
+    Ok((
+        hs,
+        State {
+            h: last.narrow(1, 0, hidden)?,
+            c,
+        },
+    ))
 }

@@ -1,0 +1,115 @@
+//! Matrix products on row-major slices, through the `gemm` crate that
+//! candle itself uses, called directly so that the time loop allocates
+//! nothing and pays no tensor bookkeeping per step.
+
+use gemm::Parallelism;
+
+/// A row-major matrix operand: its data and whether the slice holds its
+/// transpose (so `W^T` is read from `W` without a copy).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a, T> {
+    pub data: &'a [T],
+    pub transposed: bool,
+}
+
+impl<'a, T> Mat<'a, T> {
+    pub fn new(data: &'a [T]) -> Self {
+        Mat {
+            data,
+            transposed: false,
+        }
+    }
+
+    pub fn t(data: &'a [T]) -> Self {
+        Mat {
+            data,
+            transposed: true,
+        }
+    }
+
+    /// (row stride, column stride) of a `rows x cols` view.
+    fn strides(&self, rows: usize, cols: usize) -> (isize, isize) {
+        if self.transposed {
+            (1, rows as isize)
+        } else {
+            (cols as isize, 1)
+        }
+    }
+}
+
+/// `dst[m, n] (+)= a[m, k] · b[k, n]`: added to `dst` when `accumulate`,
+/// else written over it. Single-threaded: for the products of one time
+/// step a second thread costs more than it gives.
+pub(crate) fn matmul<T: num_traits::Float + 'static>(
+    dst: &mut [T],
+    a: Mat<T>,
+    b: Mat<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) {
+    assert!(
+        dst.len() >= m * n && a.data.len() >= m * k && b.data.len() >= k * n,
+        "matmul operand sizes"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(T::zero());
+        }
+        return;
+    }
+    let (a_rs, a_cs) = a.strides(m, k);
+    let (b_rs, b_cs) = b.strides(k, n);
+    // SAFETY: the sizes were checked above; the strides describe views
+    // inside those sizes, and `dst` does not alias `a` or `b` (it is `&mut`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_with_and_without_transposes() {
+        // a = [[1, 2, 3], [4, 5, 6]] (2x3), b = [[1, 0], [0, 1], [1, 1]] (3x2)
+        let a = [1.0f64, 2., 3., 4., 5., 6.];
+        let a_t = [1.0f64, 4., 2., 5., 3., 6.];
+        let b = [1.0f64, 0., 0., 1., 1., 1.];
+        let b_t = [1.0f64, 0., 1., 0., 1., 1.];
+        let want = [4.0, 5., 10., 11.];
+        for (am, bm) in [
+            (Mat::new(&a[..]), Mat::new(&b[..])),
+            (Mat::t(&a_t[..]), Mat::t(&b_t[..])),
+        ] {
+            let mut c = [0.0; 4];
+            matmul(&mut c, am, bm, (2, 2, 3), false);
+            assert_eq!(c, want);
+            matmul(&mut c, am, bm, (2, 2, 3), true);
+            assert_eq!(c, want.map(|v| 2.0 * v));
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! `cargo xtask bench`: the benchmarks, in release, each printing its
+//! ratios against baselines measured in the same run.
+
+use crate::step;
+
+/// Runs every benchmark in `benches/`.
+pub fn run() -> Result<(), String> {
+    step::cargo(
+        "bench recurrent",
+        &["bench", "-p", "seq", "--bench", "recurrent"],
+    )
+}
