@@ -28,24 +28,30 @@ usage: cargo run --release --example sentiment -- [options]
   --train PATH       training TSV with `label` (pos/neg) and `text` columns
                      [data/rotten-tomatoes-train.tsv]
   --test PATH        test TSV, same layout [data/rotten-tomatoes-test.tsv]
-  --out DIR          where the model, vocabulary and results go [runs/sentiment]
+  --out DIR          where the model, vocabulary and results go [runs/sentiment/MODEL]
   --epochs N         passes over the training data [4]
   --batch-size N     reviews per step [64]
   --lr F             AdamW learning rate [0.005]
+  --model NAME       bilstm, lstm, gru or bag (bag of embeddings) [bilstm]
   --embed N          word vector width [64]
+  --hidden N         recurrent units per direction [64]
+  --dropout F        dropout on word vectors and features [0.3]
   --seed N           seed of the weights and the shuffling [0]
-  --predict TEXT     score TEXT with the model saved in --out, then exit
+  --predict TEXT     score TEXT with the model saved in --out (for --model), then exit
   --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
   -h, --help         this text";
 
 struct Args {
     train: PathBuf,
     test: PathBuf,
-    out: PathBuf,
+    out: Option<PathBuf>,
     epochs: usize,
     batch_size: usize,
     lr: f64,
+    model: model::Kind,
     embed: usize,
+    hidden: usize,
+    dropout: f64,
     seed: u64,
     predict: Option<String>,
     smoke: bool,
@@ -55,11 +61,14 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         train: "data/rotten-tomatoes-train.tsv".into(),
         test: "data/rotten-tomatoes-test.tsv".into(),
-        out: "runs/sentiment".into(),
+        out: None,
         epochs: 4,
         batch_size: 64,
         lr: 5e-3,
+        model: model::Kind::BiLstm,
         embed: 64,
+        hidden: 64,
+        dropout: 0.3,
         seed: 0,
         predict: None,
         smoke: false,
@@ -74,11 +83,14 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--train" => a.train = value()?.into(),
             "--test" => a.test = value()?.into(),
-            "--out" => a.out = value()?.into(),
+            "--out" => a.out = Some(value()?.into()),
             "--epochs" => a.epochs = num(value()?)? as usize,
             "--batch-size" => a.batch_size = (num(value()?)? as usize).max(1),
             "--lr" => a.lr = num(value()?)?,
+            "--model" => a.model = value()?.parse()?,
             "--embed" => a.embed = (num(value()?)? as usize).max(1),
+            "--hidden" => a.hidden = (num(value()?)? as usize).max(1),
+            "--dropout" => a.dropout = num(value()?)?,
             "--seed" => a.seed = num(value()?)? as u64,
             "--predict" => a.predict = Some(value()?),
             "--smoke" => a.smoke = true,
@@ -92,6 +104,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+impl Args {
+    /// `--out`, or `runs/sentiment/MODEL`.
+    fn out_dir(&self) -> PathBuf {
+        let default = || PathBuf::from("runs/sentiment").join(self.model.name());
+        self.out.clone().unwrap_or_else(default)
+    }
+}
+
+/// Reviews are cut to this many words (the longest shipped one has 53).
 const MAX_LEN: usize = 64;
 
 fn main() {
@@ -114,7 +135,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Box<dyn std::error::Error>>
     let mut train_set = text::read_reviews(&args.train)?;
     let mut test_set = text::read_reviews(&args.test)?;
     let epochs = if args.smoke { 1 } else { args.epochs };
-    let mut out = args.out.clone();
+    let mut out = args.out_dir();
     if args.smoke {
         // A smoke run never overwrites a model the user trained.
         out = out.join("smoke");
@@ -131,9 +152,13 @@ fn train(args: &Args, device: &Device) -> Result<(), Box<dyn std::error::Error>>
 
     let params = Params::new(args.seed);
     let config = Config {
+        kind: args.model,
         vocab: vocab.len(),
         embed: args.embed,
+        hidden: args.hidden,
+        dropout: args.dropout,
     };
+    println!("model: {}", args.model.name());
     let model = Classifier::new(config, params.var_builder(DType::F32, device))?;
     let mut opt = AdamW::new(
         params.varmap().all_vars(),
@@ -183,9 +208,10 @@ fn train(args: &Args, device: &Device) -> Result<(), Box<dyn std::error::Error>>
     std::fs::create_dir_all(&out)?;
     params.save(out.join("model.safetensors"))?;
     vocab.save(&out.join("vocab.txt"))?;
-    std::fs::write(out.join("config.txt"), format!("embed {}\n", args.embed))?;
+    std::fs::write(out.join("config.txt"), config.to_text())?;
     let results = format!(
-        "{{\"example\": \"sentiment\", \"model\": \"bag-of-embeddings\", \"test_accuracy\": {acc:.4}, \"majority_baseline\": {majority:.4}, \"epochs\": {epochs}, \"seconds\": {:.1}}}\n",
+        "{{\"example\": \"sentiment\", \"model\": \"{}\", \"test_accuracy\": {acc:.4}, \"majority_baseline\": {majority:.4}, \"epochs\": {epochs}, \"seconds\": {:.1}}}\n",
+        args.model.name(),
         start.elapsed().as_secs_f64()
     );
     std::fs::write(out.join("results.json"), results)?;
@@ -224,25 +250,18 @@ fn majority_baseline(train: &[Review], test: &[Review]) -> f64 {
 }
 
 fn predict(args: &Args, text: &str, device: &Device) -> Result<(), String> {
-    let vocab = Vocab::load(&args.out.join("vocab.txt"))?;
-    let config_path = args.out.join("config.txt");
+    let out = args.out_dir();
+    let vocab = Vocab::load(&out.join("vocab.txt"))?;
+    let config_path = out.join("config.txt");
     let config = std::fs::read_to_string(&config_path)
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
-    let embed = config
-        .lines()
-        .find_map(|l| l.strip_prefix("embed ")?.trim().parse().ok())
-        .ok_or_else(|| format!("{}: no `embed N` line", config_path.display()))?;
+    let config = Config::from_text(&config, vocab.len())
+        .map_err(|e| format!("{}: {e}", config_path.display()))?;
     let params = Params::new(0);
-    let model = Classifier::new(
-        Config {
-            vocab: vocab.len(),
-            embed,
-        },
-        params.var_builder(DType::F32, device),
-    )
-    .map_err(|e| e.to_string())?;
+    let model = Classifier::new(config, params.var_builder(DType::F32, device))
+        .map_err(|e| e.to_string())?;
     params
-        .load(args.out.join("model.safetensors"))
+        .load(out.join("model.safetensors"))
         .map_err(|e| e.to_string())?;
     let ids = vocab.encode(text, MAX_LEN);
     let (ids, _) = text::batch(&[&ids], &[0], device).map_err(|e| e.to_string())?;

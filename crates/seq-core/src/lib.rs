@@ -10,6 +10,8 @@
 //!   safetensors under PyTorch's names) and [`Init`] (PyTorch's defaults,
 //!   Xavier/Glorot, Kaiming, orthogonal).
 //! - [`best_device`]: CUDA, Metal or CPU.
+//! - [`set_flush_denormals`]: subnormal floats flushed to zero (on by
+//!   default), so long recurrent chains do not crawl.
 //! - [`gradcheck`]: finite differences against candle's backward, public as
 //!   PyTorch's is.
 //!
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod denormals;
 mod device;
 mod dropout;
 mod embedding;
@@ -34,6 +37,7 @@ mod seq;
 mod sequential;
 
 pub use activation::{softmax, Activation};
+pub use denormals::{ensure_flush_denormals, flush_denormals, set_flush_denormals};
 pub use device::best_device;
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};

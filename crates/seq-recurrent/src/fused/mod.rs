@@ -255,6 +255,7 @@ impl CustomOp3 for FusedRecurrence {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        seq_core::ensure_flush_denormals();
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(gi), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
                 CpuStorage::F32(self.forward(
@@ -283,6 +284,7 @@ impl CustomOp3 for FusedRecurrence {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        seq_core::ensure_flush_denormals();
         match gi.dtype() {
             DType::F32 => self.grads::<f32>(gi, w, aux, res, grad_res),
             DType::F64 => self.grads::<f64>(gi, w, aux, res, grad_res),
