@@ -1,11 +1,44 @@
-//! 1D convolutional networks for seq: local receptive fields, shared
-//! weights, pooling.
+//! seq-conv: 1D convolutional networks for sequences, as the course
+//! presents them: local receptive fields, weights shared across time,
+//! cross-correlation (not a flipped convolution), equivariance to shifts,
+//! and pooling to shorten the sequence.
 //!
-//! This crate will hold `Conv1d` (cross-correlation with `valid`, `same`,
-//! `causal` or explicit padding, stride, dilation, groups, on the shared
-//! `[batch, time, channels]` layout), max and average pooling with a correct
-//! backward for any kernel and stride, global pooling that honours masks, and
-//! a residual temporal block of dilated causal convolutions (WaveNet/TCN).
+//! - [`Conv1d`]: kernel size, stride, dilation, groups, bias; [`Padding`]
+//!   `Valid`, `Same`, `Causal` or explicit; PyTorch's names and weight layout
+//!   (`weight [out, in/groups, k]`, `bias`), on seq's `[batch, time,
+//!   channels]` layout.
+//! - Pooling: [`MaxPool1d`], [`AvgPool1d`] (any kernel and stride,
+//!   overlapping windows included), [`GlobalMaxPool1d`], [`GlobalAvgPool1d`].
+//! - [`TemporalBlock`]: the residual block of dilated causal convolutions
+//!   (WaveNet, TCN), a forecasting backbone.
 //!
-//! Status: not implemented yet; only `seq-core` is usable today.
+//! Every layer has a correct backward for any geometry, checked against
+//! finite differences and PyTorch: candle 0.11.1's `conv1d` has a wrong
+//! weight gradient for batches larger than one, and its pooling backward
+//! fails unless kernel == stride, so neither is used.
+//!
+//! # Masks
+//! Masks are taken as right-padded (real steps first, as `Seq::with_lengths`
+//! and seq's tokenizers make them). Padded steps read as zeros in a
+//! convolution and an average, and are never chosen by a maximum; global
+//! pooling ignores them. A strided or unpadded layer derives its output mask
+//! from the lengths: a sequence of `L` real steps keeps its first
+//! `floor((L + left + right - span) / stride) + 1` outputs, those whose
+//! window lies on real steps or on the layer's own padding.
+//!
+//! # Errors
+//! [`seq_core::Error`]: a kernel longer than the (padded) input, a channel
+//! mismatch or groups that do not divide the channels say which and by how
+//! much.
 #![warn(missing_docs)]
+
+mod conv1d;
+mod padding;
+mod pool;
+mod temporal;
+mod window;
+
+pub use conv1d::{Conv1d, Conv1dConfig};
+pub use padding::Padding;
+pub use pool::{AvgPool1d, GlobalAvgPool1d, GlobalMaxPool1d, MaxPool1d, Pool1dConfig};
+pub use temporal::{TemporalBlock, TemporalBlockConfig};

@@ -12,6 +12,7 @@
 //! - [`best_device`]: CUDA, Metal or CPU.
 //! - [`set_flush_denormals`]: subnormal floats flushed to zero (on by
 //!   default), so long recurrent chains do not crawl.
+//! - [`pool`]: mean, max and last over the real steps of padded sequences.
 //! - [`gradcheck`]: finite differences against candle's backward, public as
 //!   PyTorch's is.
 //!
@@ -32,6 +33,7 @@ mod layer_norm;
 mod linear;
 mod module;
 mod params;
+pub mod pool;
 mod rng;
 mod seq;
 mod sequential;

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use candle_core::{DType, Tensor, D};
-use seq_core::{Error, Mode, Module, Result, Seq};
+use candle_core::{Tensor, D};
+use seq_core::{pool, Error, Mode, Module, Result, Seq};
 
 use crate::{RecurrentConfig, State};
 
@@ -22,7 +22,7 @@ pub enum Readout {
 /// Reduces `[batch, time, features]` to `[batch, features]`, ignoring padded
 /// steps. A sequence with no real step reads as zeros.
 pub fn readout(xs: &Seq, how: Readout) -> Result<Tensor> {
-    let values = xs.values();
+    let (values, mask) = (xs.values(), xs.mask());
     if values.rank() != 3 {
         return Err(Error::shape(
             "ManyToOne",
@@ -31,44 +31,11 @@ pub fn readout(xs: &Seq, how: Readout) -> Result<Tensor> {
             values.dims(),
         ));
     }
-    let (b, t, f) = values.dims3()?;
-    let Some(mask) = xs.mask() else {
-        return Ok(match how {
-            Readout::Last => values.narrow(1, t - 1, 1)?.squeeze(1)?,
-            Readout::Mean => values.mean(1)?,
-            Readout::Max => values.max(1)?,
-        });
-    };
-    let mask3 = mask.unsqueeze(2)?.to_dtype(values.dtype())?; // [batch, time, 1]
-    Ok(match how {
-        Readout::Last => {
-            // The last real step: the largest index t with mask 1.
-            let steps =
-                Tensor::arange(1f32, t as f32 + 1.0, values.device())?.to_dtype(values.dtype())?;
-            let last = mask.broadcast_mul(&steps)?.max_keepdim(1)?; // [batch, 1], 0 when empty
-            let index =
-                (last.affine(1.0, -1.0)?.clamp(0.0, f64::INFINITY)?).to_dtype(DType::U32)?;
-            let index = index.unsqueeze(2)?.broadcast_as((b, 1, f))?.contiguous()?;
-            let any = mask.max_keepdim(1)?; // [batch, 1]
-            values.gather(&index, 1)?.squeeze(1)?.broadcast_mul(&any)?
-        }
-        Readout::Mean => {
-            let count = mask3.sum(1)?.clamp(1.0, f64::INFINITY)?; // [batch, 1]
-            values
-                .broadcast_mul(&mask3)?
-                .sum(1)?
-                .broadcast_div(&count)?
-        }
-        Readout::Max => {
-            let masked = mask3.broadcast_as(values.shape())?.ne(0f64)?;
-            let neg = Tensor::full(f64::NEG_INFINITY, values.shape(), values.device())?
-                .to_dtype(values.dtype())?;
-            let max = masked.where_cond(values, &neg)?.max(1)?;
-            // Sequences with no real step: -inf becomes 0.
-            let any = mask.max_keepdim(1)?.ne(0f64)?.broadcast_as(max.shape())?;
-            any.where_cond(&max, &max.zeros_like()?)?
-        }
-    })
+    match how {
+        Readout::Last => pool::last_over_time(values, mask),
+        Readout::Mean => pool::mean_over_time(values, mask),
+        Readout::Max => pool::max_over_time(values, mask),
+    }
 }
 
 /// The last layer's final state, both directions concatenated: `[batch,
