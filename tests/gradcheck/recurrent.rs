@@ -62,7 +62,8 @@ fn check_engine(kind: CellKind, engine: Engine, seed: u64) {
     let (p, vb) = params(seed);
     let cfg = RecurrentConfig::new(3, 3)
         .with_layers(2)
-        .with_bidirectional(true);
+        .with_bidirectional(true)
+        .with_engine(engine);
     let layer = kind.build(cfg, vb).unwrap();
     let x = input(seed + 1, &[3, 4, 3]);
     let h0 = input(seed + 2, &[4, 3, 3]);

@@ -16,6 +16,22 @@ pub fn run() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // `--all-targets` leaves out test targets with `test = false`: the suites.
+    step::cargo(
+        "clippy (suites)",
+        &[
+            "clippy",
+            "-p",
+            "seq",
+            "--test",
+            "gradcheck",
+            "--test",
+            "properties",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     step::cargo("tests", &["test", "--workspace"])?;
     suites::gradcheck()?;
     suites::proptest()?;
