@@ -1,0 +1,106 @@
+//! Attention masks: which keys each query may attend to.
+//!
+//! seq's convention matches its `Seq` masks: 1 (or true) means "may
+//! attend", 0 means "masked". PyTorch's boolean masks mean the opposite
+//! (true = masked); convert with `mask.eq(0)` when porting.
+
+use candle_core::{DType, Tensor};
+use seq_core::{Error, Result};
+
+/// A mask over attention scores `[..., T, S]` (T queries, S keys).
+#[derive(Debug, Clone)]
+pub enum AttnMask {
+    /// 1 where a query may attend to a key, 0 where not; `[T, S]`,
+    /// `[batch, T, S]` or `[batch, heads, T, S]`.
+    Allowed(Tensor),
+    /// Added to the scores before the softmax (0 to keep, a large negative
+    /// number to mask, or any bias); same shapes.
+    Additive(Tensor),
+}
+
+impl AttnMask {
+    /// The causal mask of "Attention Is All You Need": query `t` may attend
+    /// to keys `0..=t + offset` (`offset` keys already cached before the `T`
+    /// queries). Shape `[T, offset + T]`.
+    pub fn causal(t: usize, offset: usize, device: &candle_core::Device) -> Result<Self> {
+        let s = offset + t;
+        let allowed: Vec<u8> = (0..t)
+            .flat_map(|i| (0..s).map(move |j| u8::from(j <= i + offset)))
+            .collect();
+        Ok(AttnMask::Allowed(Tensor::from_vec(
+            allowed,
+            (t, s),
+            device,
+        )?))
+    }
+
+    /// The additive bias `[batch or 1, heads or 1, T, S]` in `dtype`.
+    pub(crate) fn bias(
+        &self,
+        dtype: DType,
+        batch: usize,
+        heads: usize,
+        t: usize,
+        s: usize,
+    ) -> Result<Tensor> {
+        let (tensor, additive) = match self {
+            AttnMask::Allowed(m) => (m, false),
+            AttnMask::Additive(m) => (m, true),
+        };
+        let dims = tensor.dims();
+        let fits = match dims {
+            [a, b] => [*a, *b] == [t, s],
+            [b0, a, b] => *b0 == batch && [*a, *b] == [t, s],
+            [b0, h, a, b] => *b0 == batch && *h == heads && [*a, *b] == [t, s],
+            _ => false,
+        };
+        if !fits {
+            return Err(Error::shape(
+                "attention",
+                "attn_mask",
+                format!("[{t}, {s}], [{batch}, {t}, {s}] or [{batch}, {heads}, {t}, {s}]"),
+                dims,
+            ));
+        }
+        let bias = if additive {
+            tensor.to_dtype(dtype)?
+        } else {
+            let masked = tensor.eq(0u8)?.to_dtype(dtype)?; // 1 where masked
+            (masked * neg_large(dtype))?
+        };
+        Ok(match bias.rank() {
+            2 => bias.reshape((1, 1, t, s))?,
+            3 => bias.unsqueeze(1)?,
+            _ => bias,
+        })
+    }
+}
+
+/// The additive bias `[batch, 1, 1, S]` of a key padding mask `[batch, S]`
+/// (1 = real key, 0 = padding).
+pub(crate) fn key_padding_bias(
+    mask: &Tensor,
+    dtype: DType,
+    batch: usize,
+    s: usize,
+) -> Result<Tensor> {
+    if mask.dims() != [batch, s] {
+        return Err(Error::shape(
+            "attention",
+            "key_padding_mask",
+            format!("[{batch}, {s}]"),
+            mask.dims(),
+        ));
+    }
+    let masked = mask.eq(0u8)?.to_dtype(dtype)?;
+    Ok((masked * neg_large(dtype))?.reshape((batch, 1, 1, s))?)
+}
+
+/// A large negative score that masks a key without making a fully masked
+/// row NaN (it becomes uniform instead), in range for the dtype.
+pub(crate) fn neg_large(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => -3.0e4,
+        _ => -1.0e30,
+    }
+}

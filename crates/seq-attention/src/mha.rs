@@ -1,0 +1,300 @@
+//! [`MultiHeadAttention`]: PyTorch's `nn.MultiheadAttention` (batch-first),
+//! with a key/value cache for step-by-step decoding.
+
+use std::fmt;
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+use seq_core::{Dropout, Error, Init, Linear, LinearConfig, Mode, Result};
+
+use crate::mask::key_padding_bias;
+use crate::sdpa::{merge_heads, scaled_dot_product_attention, split_heads};
+use crate::{AttnMask, Rotary};
+
+/// The sizes and options of a [`MultiHeadAttention`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultiHeadAttentionConfig {
+    /// Model width `E` (`embed_dim`).
+    pub embed_dim: usize,
+    /// Heads `h`; each attends in `E / h` dimensions.
+    pub num_heads: usize,
+    /// Dropout on the attention weights, in training (default 0).
+    pub dropout: f64,
+    /// Seed of the dropout masks (default 0).
+    pub seed: u64,
+    /// Rotate queries and keys by their positions, up to this many ([`Rotary`]; default none).
+    pub rotary: Option<usize>,
+}
+
+impl MultiHeadAttentionConfig {
+    /// `E` wide, `h` heads, no dropout.
+    pub fn new(embed_dim: usize, num_heads: usize) -> Self {
+        MultiHeadAttentionConfig {
+            embed_dim,
+            num_heads,
+            dropout: 0.0,
+            seed: 0,
+            rotary: None,
+        }
+    }
+
+    /// With dropout `p` on the weights, masks drawn with `seed`.
+    pub fn with_dropout(mut self, p: f64, seed: u64) -> Self {
+        self.dropout = p;
+        self.seed = seed;
+        self
+    }
+
+    /// With rotary position embeddings for up to `max_len` positions.
+    pub fn with_rotary(mut self, max_len: usize) -> Self {
+        self.rotary = Some(max_len);
+        self
+    }
+}
+
+/// Which attention weights to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NeedWeights {
+    /// None.
+    #[default]
+    No,
+    /// Each head's: `[batch, heads, T, S]`.
+    PerHead,
+    /// Averaged over the heads, PyTorch's default: `[batch, T, S]`.
+    Averaged,
+}
+
+/// Projected keys and values kept between decoding steps, `[batch, heads,
+/// S, d]` each: a new token costs one step, not a recomputation of the prefix.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+}
+
+impl KvCache {
+    /// The number of cached steps.
+    pub fn len(&self) -> usize {
+        self.k.as_ref().map_or(0, |k| k.dims()[2])
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the batch rows `rows` `[n]` (u32), in that order: beam search
+    /// follows the surviving hypotheses.
+    pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        for t in [&mut self.k, &mut self.v].into_iter().flatten() {
+            *t = t.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Multi-head attention (Vaswani et al., 2017), PyTorch's
+/// `nn.MultiheadAttention` with `batch_first=True`:
+///
+/// ```text
+/// head_i = softmax((Q W_i^Q)(K W_i^K)^T / sqrt(d) + mask) (V W_i^V)     d = E / h
+/// MultiHead(Q, K, V) = concat(head_1, ..., head_h) W^O
+/// ```
+///
+/// Parameters (PyTorch names): `in_proj_weight` `[3E, E]` (`W^Q; W^K; W^V`,
+/// Xavier-uniform), `in_proj_bias` `[3E]` (zeros), `out_proj.weight` `[E, E]`
+/// (`W^O`), `out_proj.bias` `[E]` (zeros): `nn.MultiheadAttention` weights
+/// load as they are.
+#[derive(Debug)]
+pub struct MultiHeadAttention {
+    in_proj_weight: Tensor,
+    in_proj_bias: Tensor,
+    out_proj: Linear,
+    dropout: Dropout,
+    rotary: Option<Rotary>,
+    config: MultiHeadAttentionConfig,
+}
+
+impl MultiHeadAttention {
+    /// Creates (or loads) the projections under `vb`.
+    pub fn new(config: MultiHeadAttentionConfig, vb: VarBuilder) -> Result<Self> {
+        let (e, h) = (config.embed_dim, config.num_heads);
+        if e == 0 || h == 0 || e % h != 0 {
+            return Err(Error::config(
+                "MultiHeadAttention",
+                format!("embed_dim {e} must be a positive multiple of num_heads {h} ({e} = {} * {h} + {})", e / h.max(1), e % h.max(1)),
+            ));
+        }
+        let xavier = Init::XavierUniform { gain: 1.0 }.to_hint(&(3 * e, e).into())?;
+        let zeros = Init::Const(0.0).to_hint(&(3 * e).into())?;
+        let out_proj = Linear::new(LinearConfig::new(e, e), vb.pp("out_proj"))?;
+        let rotary = match config.rotary {
+            Some(max_len) => Some(Rotary::new(max_len, e / h, vb.dtype(), vb.device())?),
+            None => None,
+        };
+        Ok(MultiHeadAttention {
+            in_proj_weight: vb.get_with_hints((3 * e, e), "in_proj_weight", xavier)?,
+            in_proj_bias: vb.get_with_hints(3 * e, "in_proj_bias", zeros)?,
+            out_proj,
+            dropout: Dropout::new(config.dropout, config.seed)?,
+            rotary,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MultiHeadAttentionConfig {
+        &self.config
+    }
+
+    /// Projection `i` (0 query, 1 key, 2 value) of `x` `[batch, T, E]`,
+    /// split into heads `[batch, heads, T, d]`, rotated from `offset`.
+    fn project(&self, x: &Tensor, i: usize, offset: usize) -> Result<Tensor> {
+        let e = self.config.embed_dim;
+        let (_, _, width) = x.dims3()?;
+        if width != e {
+            return Err(Error::shape(
+                "MultiHeadAttention",
+                "input",
+                format!("[batch, time, {e}]"),
+                x.dims(),
+            ));
+        }
+        let w = self.in_proj_weight.narrow(0, i * e, e)?;
+        let b = self.in_proj_bias.narrow(0, i * e, e)?;
+        let y = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?;
+        let y = split_heads(&y, self.config.num_heads)?;
+        match (&self.rotary, i) {
+            (Some(r), 0 | 1) => r.apply(&y, offset),
+            _ => Ok(y),
+        }
+    }
+
+    /// Attention of `query` `[batch, T, E]` over `key`, `value` `[batch, S, E]`.
+    ///
+    /// # Parameters
+    /// - `key_padding_mask`: `[batch, S]`, 1 for a real key, 0 for padding.
+    /// - `attn_mask`: which queries may see which keys (e.g. [`AttnMask::causal`]).
+    /// - `need_weights`: which weights to return.
+    ///
+    /// # Returns
+    /// The output `[batch, T, E]` and, if asked, the attention weights.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        attn_mask: Option<&AttnMask>,
+        need_weights: NeedWeights,
+        mode: Mode,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let q = self.project(query, 0, 0)?;
+        let k = self.project(key, 1, 0)?;
+        let v = self.project(value, 2, 0)?;
+        self.attend(&q, &k, &v, key_padding_mask, attn_mask, need_weights, mode)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        attn_mask: Option<&AttnMask>,
+        need_weights: NeedWeights,
+        mode: Mode,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (b, h, t, _) = q.dims4()?;
+        let s = k.dims()[2];
+        let mut bias: Option<Tensor> = None;
+        if let Some(m) = attn_mask {
+            bias = Some(m.bias(q.dtype(), b, h, t, s)?);
+        }
+        if let Some(m) = key_padding_mask {
+            let kp = key_padding_bias(m, q.dtype(), b, s)?;
+            bias = Some(match bias {
+                Some(a) => a.broadcast_add(&kp)?,
+                None => kp,
+            });
+        }
+        let (out, weights) =
+            scaled_dot_product_attention(q, k, v, bias.as_ref(), Some((&self.dropout, mode)))?;
+        let out = self.out_proj.apply(&merge_heads(&out)?)?;
+        let weights = match need_weights {
+            NeedWeights::No => None,
+            NeedWeights::PerHead => Some(weights),
+            NeedWeights::Averaged => Some(weights.mean(1)?),
+        };
+        Ok((out, weights))
+    }
+
+    /// Causal self-attention of new steps `x` `[batch, T_new, E]` after the
+    /// steps in `cache`, which it extends: decoding costs one step per token.
+    ///
+    /// # Returns
+    /// The output `[batch, T_new, E]` and the per-head weights `[batch, heads, T_new, S]`.
+    pub fn forward_cached(
+        &self,
+        x: &Tensor,
+        cache: &mut KvCache,
+        mode: Mode,
+    ) -> Result<(Tensor, Tensor)> {
+        let offset = cache.len();
+        let q = self.project(x, 0, offset)?;
+        let (k_new, v_new) = (self.project(x, 1, offset)?, self.project(x, 2, offset)?);
+        let (k, v) = match (&cache.k, &cache.v) {
+            (Some(k), Some(v)) => (Tensor::cat(&[k, &k_new], 2)?, Tensor::cat(&[v, &v_new], 2)?),
+            _ => (k_new, v_new),
+        };
+        (cache.k, cache.v) = (Some(k.clone()), Some(v.clone()));
+        let t = x.dims()[1];
+        let causal = AttnMask::causal(t, offset, x.device())?;
+        let (out, w) = self.attend(&q, &k, &v, None, Some(&causal), NeedWeights::PerHead, mode)?;
+        Ok((
+            out,
+            w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,
+        ))
+    }
+
+    /// Keys and values of a fixed `memory` `[batch, S, E]`, projected once
+    /// for cross-attention while decoding.
+    pub fn memory_cache(&self, memory: &Tensor) -> Result<KvCache> {
+        Ok(KvCache {
+            k: Some(self.project(memory, 1, 0)?),
+            v: Some(self.project(memory, 2, 0)?),
+        })
+    }
+
+    /// Attention of `query` `[batch, T, E]` over keys and values already in `cache`.
+    pub fn forward_with_cache(
+        &self,
+        query: &Tensor,
+        cache: &KvCache,
+        key_padding_mask: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<(Tensor, Tensor)> {
+        let (Some(k), Some(v)) = (&cache.k, &cache.v) else {
+            return Err(Error::config("MultiHeadAttention", "the cache is empty"));
+        };
+        let q = self.project(query, 0, 0)?;
+        let (out, w) = self.attend(&q, k, v, key_padding_mask, None, NeedWeights::PerHead, mode)?;
+        Ok((
+            out,
+            w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,
+        ))
+    }
+}
+
+impl fmt::Display for MultiHeadAttention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (e, h) = (self.config.embed_dim, self.config.num_heads);
+        write!(
+            f,
+            "MultiHeadAttention(embed_dim={e}, heads={h}; {} params)",
+            4 * e * e + 4 * e
+        )
+    }
+}
