@@ -33,9 +33,10 @@ pub struct Hypothesis {
     pub score: f32,
 }
 
-/// Embeddings scaled by `sqrt(d_model)` plus sinusoidal positions, a
-/// [`Transformer`], and a linear generator to target logits (Vaswani et
-/// al., 2017). Parameters: `src_embedding.weight`, `tgt_embedding.weight`,
+/// Embeddings plus sinusoidal positions, a [`Transformer`], and a linear
+/// generator to target logits (Vaswani et al., 2017). The embeddings start
+/// as `N(0, 1)`, on the scale of the positional encoding, so they are not
+/// multiplied by `sqrt(d_model)` as the paper's `N(0, 1/d_model)` ones are. Parameters: `src_embedding.weight`, `tgt_embedding.weight`,
 /// `transformer.*` (`nn.Transformer` names), `generator.*`.
 #[derive(Debug)]
 pub struct TransformerSeq2Seq {
@@ -76,8 +77,7 @@ impl TransformerSeq2Seq {
     ) -> Result<(Tensor, Option<Tensor>)> {
         let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Eval)?;
         let (x, mask) = xs.into_parts();
-        let scale = (self.config.transformer.layer.d_model as f64).sqrt();
-        Ok((self.positions.apply(&(x * scale)?, offset)?, mask))
+        Ok((self.positions.apply(&x, offset)?, mask))
     }
 
     /// The encoder's memory `[batch, S, d]` and source padding mask `[batch, S]`.
