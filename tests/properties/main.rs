@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo xtask proptest` (a plain `cargo test` skips it).
 
+mod attention;
 mod conv;
 mod core;
 mod recurrent;

@@ -7,7 +7,8 @@ use seq_core::{
     Embedding, EmbeddingConfig, Error, Linear, LinearConfig, Mode, Module, Result, Seq,
 };
 
-use crate::layer::{DecoderCache, DecoderWeights};
+use crate::layer::DecoderCache;
+use crate::transformer::TransformerWeights;
 use crate::{AttnMask, SinusoidalEncoding, Transformer, TransformerConfig};
 
 /// The sizes of a [`TransformerSeq2Seq`].
@@ -68,6 +69,11 @@ impl TransformerSeq2Seq {
         })
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &TransformerSeq2SeqConfig {
+        &self.config
+    }
+
     /// Embedded ids `[batch, T]` at positions `offset..`, and their mask.
     fn embed(
         &self,
@@ -92,25 +98,19 @@ impl TransformerSeq2Seq {
 
     /// Teacher forcing: logits `[batch, T, tgt_vocab]` for decoder inputs
     /// `tgt_in` `[batch, T]` (start token, then the target shifted right),
-    /// and every decoder layer's attention weights (cross-attention: the
-    /// heatmap of which source words each target word looks at).
+    /// and every layer's attention weights (the decoder's cross-attention is
+    /// the heatmap of which source words each target word looks at).
     pub fn forward(
         &self,
         src: &Tensor,
         tgt_in: &Tensor,
         mode: Mode,
-    ) -> Result<(Tensor, Vec<DecoderWeights>)> {
-        let (memory, src_mask) = self.encode(src, mode)?;
+    ) -> Result<(Tensor, TransformerWeights)> {
+        let (x, src_mask) = self.embed(&self.src_embedding, src, 0)?;
         let (y, tgt_mask) = self.embed(&self.tgt_embedding, tgt_in, 0)?;
-        let causal = AttnMask::causal(tgt_in.dims()[1], 0, tgt_in.device())?;
-        let (h, weights) = self.transformer.decoder.forward(
-            &y,
-            &memory,
-            Some(&causal),
-            tgt_mask.as_ref(),
-            src_mask.as_ref(),
-            mode,
-        )?;
+        let (h, weights) =
+            self.transformer
+                .forward(&x, &y, src_mask.as_ref(), tgt_mask.as_ref(), mode)?;
         Ok((self.generator.apply(&h)?, weights))
     }
 

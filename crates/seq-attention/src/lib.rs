@@ -39,4 +39,6 @@ pub use mask::AttnMask;
 pub use mha::{KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
 pub use positional::{LearnedEncoding, Rotary, SinusoidalEncoding};
 pub use sdpa::scaled_dot_product_attention;
-pub use transformer::{Transformer, TransformerConfig, TransformerDecoder, TransformerEncoder};
+pub use transformer::{
+    Transformer, TransformerConfig, TransformerDecoder, TransformerEncoder, TransformerWeights,
+};

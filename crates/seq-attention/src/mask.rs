@@ -34,6 +34,18 @@ impl AttnMask {
         )?))
     }
 
+    /// The mask as an additive bias `[1, 1, T, S]` (for a `[T, S]` mask),
+    /// ready for [`scaled_dot_product_attention`](crate::scaled_dot_product_attention).
+    pub fn allowed_as_bias(&self, dtype: DType) -> Result<Tensor> {
+        let t = match self {
+            AttnMask::Allowed(m) | AttnMask::Additive(m) => m,
+        };
+        match t.dims() {
+            &[q, k] => self.bias(dtype, 1, 1, q, k),
+            dims => Err(Error::shape("AttnMask", "mask", "[T, S]", dims)),
+        }
+    }
+
     /// The additive bias `[batch or 1, heads or 1, T, S]` in `dtype`.
     pub(crate) fn bias(
         &self,

@@ -182,6 +182,15 @@ impl TransformerDecoder {
     }
 }
 
+/// The attention weights of every layer of a [`Transformer`], for heatmaps.
+#[derive(Debug, Clone)]
+pub struct TransformerWeights {
+    /// Each encoder layer's self-attention `[batch, heads, S, S]`.
+    pub encoder: Vec<Tensor>,
+    /// Each decoder layer's self- and cross-attention.
+    pub decoder: Vec<DecoderWeights>,
+}
+
 /// The sizes of a [`Transformer`]; PyTorch's defaults (6 + 6 layers).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransformerConfig {
@@ -253,7 +262,7 @@ impl Transformer {
     /// - `src_key_padding_mask` `[batch, S]`, `tgt_key_padding_mask` `[batch, T]`: 1 real, 0 padding.
     ///
     /// # Returns
-    /// The decoder's output `[batch, T, d]` and its layers' attention weights.
+    /// The decoder's output `[batch, T, d]` and every layer's attention weights.
     pub fn forward(
         &self,
         src: &Tensor,
@@ -261,19 +270,20 @@ impl Transformer {
         src_key_padding_mask: Option<&Tensor>,
         tgt_key_padding_mask: Option<&Tensor>,
         mode: Mode,
-    ) -> Result<(Tensor, Vec<DecoderWeights>)> {
-        let (memory, _) = self
+    ) -> Result<(Tensor, TransformerWeights)> {
+        let (memory, encoder) = self
             .encoder
             .forward(src, src_key_padding_mask, None, mode)?;
         let causal = AttnMask::causal(tgt.dims()[1], 0, tgt.device())?;
-        self.decoder.forward(
+        let (out, decoder) = self.decoder.forward(
             tgt,
             &memory,
             Some(&causal),
             tgt_key_padding_mask,
             src_key_padding_mask,
             mode,
-        )
+        )?;
+        Ok((out, TransformerWeights { encoder, decoder }))
     }
 
     /// The configuration.

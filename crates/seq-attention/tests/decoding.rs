@@ -3,26 +3,43 @@
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use seq_attention::{MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerConfig, TransformerSeq2Seq, TransformerSeq2SeqConfig};
+use seq_attention::{
+    MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerConfig,
+    TransformerSeq2Seq, TransformerSeq2SeqConfig,
+};
 use seq_core::{Mode, Params, Result, Rng};
 
 fn model(seed: u64, dtype: DType) -> (Params, TransformerSeq2Seq) {
     let p = Params::new(seed);
     let mut t = TransformerConfig::new(32, 4).with_layers(2, 2);
     t.layer = t.layer.with_feedforward(64).with_dropout(0.0, 0);
-    let cfg = TransformerSeq2SeqConfig { src_vocab: 10, tgt_vocab: 10, transformer: t, max_len: 64 };
+    let cfg = TransformerSeq2SeqConfig {
+        src_vocab: 10,
+        tgt_vocab: 10,
+        transformer: t,
+        max_len: 64,
+    };
     let m = TransformerSeq2Seq::new(cfg, p.var_builder(dtype, &Device::Cpu)).unwrap();
     (p, m)
 }
 
 fn pad(rows: &[Vec<u32>]) -> Tensor {
     let t = rows.iter().map(Vec::len).max().unwrap_or(1);
-    let flat: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat(0)).take(t)).collect();
+    let flat: Vec<u32> = rows
+        .iter()
+        .flat_map(|r| r.iter().copied().chain(std::iter::repeat(0)).take(t))
+        .collect();
     Tensor::from_vec(flat, (rows.len(), t), &Device::Cpu).unwrap()
 }
 
 fn sample(rng: &mut Rng, n: usize) -> Vec<Vec<u32>> {
-    (0..n).map(|_| (0..2 + rng.below(4)).map(|_| 3 + rng.below(7) as u32).collect()).collect()
+    (0..n)
+        .map(|_| {
+            (0..2 + rng.below(4))
+                .map(|_| 3 + rng.below(7) as u32)
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -33,7 +50,12 @@ fn the_kv_cache_gives_the_tokens_and_scores_of_recomputation() -> Result<()> {
     let recomputed = m.greedy(&src, 1, 2, 12, false)?;
     for (a, b) in cached.iter().zip(&recomputed) {
         assert_eq!(a.tokens, b.tokens);
-        assert!((a.score - b.score).abs() < 1e-5, "{} vs {}", a.score, b.score);
+        assert!(
+            (a.score - b.score).abs() < 1e-5,
+            "{} vs {}",
+            a.score,
+            b.score
+        );
     }
     Ok(())
 }
@@ -43,17 +65,27 @@ fn the_kv_cache_gives_the_tokens_and_scores_of_recomputation() -> Result<()> {
 #[test]
 fn cached_attention_equals_causal_attention() -> Result<()> {
     let p = Params::new(3);
-    let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(8, 2).with_rotary(16), p.var_builder(DType::F64, &Device::Cpu))?;
+    let mha = MultiHeadAttention::new(
+        MultiHeadAttentionConfig::new(8, 2).with_rotary(16),
+        p.var_builder(DType::F64, &Device::Cpu),
+    )?;
     let x = Tensor::randn(0f64, 1.0, (2, 5, 8), &Device::Cpu)?;
     let causal = seq_attention::AttnMask::causal(5, 0, &Device::Cpu)?;
     let (full, _) = mha.forward(&x, &x, &x, None, Some(&causal), NeedWeights::No, Mode::Eval)?;
     let mut cache = seq_attention::KvCache::default();
     let mut steps = Vec::new();
     for t in 0..5 {
-        steps.push(mha.forward_cached(&x.narrow(1, t, 1)?, &mut cache, Mode::Eval)?.0);
+        steps.push(
+            mha.forward_cached(&x.narrow(1, t, 1)?, &mut cache, Mode::Eval)?
+                .0,
+        );
     }
     let stepped = Tensor::cat(&steps, 1)?;
-    let diff = (full - stepped)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+    let diff = (full - stepped)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f64>()?;
     assert!(diff < 1e-12, "{diff}");
     Ok(())
 }
@@ -78,12 +110,35 @@ fn beam_search_of_width_one_is_greedy() -> Result<()> {
 fn a_small_transformer_learns_to_reverse() -> Result<()> {
     let (bos, eos) = (1u32, 2u32);
     let (p, m) = model(6, DType::F32);
-    let mut opt = AdamW::new(p.varmap().all_vars(), ParamsAdamW { lr: 3e-3, weight_decay: 0.0, ..Default::default() })?;
+    let mut opt = AdamW::new(
+        p.varmap().all_vars(),
+        ParamsAdamW {
+            lr: 3e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
     let mut rng = Rng::new(7);
     for _ in 0..300 {
         let src = sample(&mut rng, 32);
-        let tgt_in: Vec<Vec<u32>> = src.iter().map(|s| std::iter::once(bos).chain(s.iter().rev().copied()).collect()).collect();
-        let tgt_out: Vec<Vec<u32>> = src.iter().map(|s| s.iter().rev().copied().chain(std::iter::once(eos)).collect()).collect();
+        let tgt_in: Vec<Vec<u32>> = src
+            .iter()
+            .map(|s| {
+                std::iter::once(bos)
+                    .chain(s.iter().rev().copied())
+                    .collect()
+            })
+            .collect();
+        let tgt_out: Vec<Vec<u32>> = src
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .rev()
+                    .copied()
+                    .chain(std::iter::once(eos))
+                    .collect()
+            })
+            .collect();
         let (logits, _) = m.forward(&pad(&src), &pad(&tgt_in), Mode::Train)?;
         let (b, t, v) = logits.dims3()?;
         let targets = pad(&tgt_out).flatten_all()?;
@@ -95,7 +150,11 @@ fn a_small_transformer_learns_to_reverse() -> Result<()> {
     }
     let src = sample(&mut rng, 40);
     let out = m.beam(&pad(&src), bos, eos, 8, 3, 0.6)?;
-    let right = src.iter().zip(&out).filter(|(s, h)| s.iter().rev().eq(h.tokens.iter())).count();
+    let right = src
+        .iter()
+        .zip(&out)
+        .filter(|(s, h)| s.iter().rev().eq(h.tokens.iter()))
+        .count();
     assert!(right >= 36, "reversed {right} of 40");
     Ok(())
 }
