@@ -10,13 +10,17 @@ use crate::{Error, Mode, Module, Result, Rng, Seq};
 /// Zeroes each entry with probability `p` in training and scales the rest
 /// by `1 / (1 - p)`, so evaluation is the identity; PyTorch's `nn.Dropout`.
 ///
-/// The masks come from the layer's own seeded [`Rng`], so a seeded training
-/// run drops the same units every time (candle's CPU generator cannot be
-/// seeded).
+/// The masks come from the layer's own seeded [`Rng`], re-seeded from its
+/// seed and the training step ([`rng::set_step`](crate::rng::set_step)) when
+/// the step changes: a seeded run drops the same units every time, and a
+/// run resumed at step `n` drops what the uninterrupted run dropped
+/// (candle's CPU generator cannot be seeded).
 #[derive(Debug)]
 pub struct Dropout {
     p: f64,
-    rng: Mutex<Rng>,
+    seed: u64,
+    /// The step the generator was seeded for, and the generator.
+    rng: Mutex<(Option<u64>, Rng)>,
 }
 
 impl Dropout {
@@ -30,7 +34,8 @@ impl Dropout {
         }
         Ok(Dropout {
             p,
-            rng: Mutex::new(Rng::new(seed)),
+            seed,
+            rng: Mutex::new((None, Rng::new(seed))),
         })
     }
 
@@ -47,7 +52,15 @@ impl Dropout {
         let keep = 1.0 - self.p;
         let scale = 1.0 / keep;
         let mask: Vec<f32> = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let step = crate::rng::step();
+            if state.0 != Some(step) {
+                *state = (
+                    Some(step),
+                    Rng::new(self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                );
+            }
+            let rng = &mut state.1;
             (0..xs.elem_count())
                 .map(|_| {
                     if rng.uniform() < keep {

@@ -34,7 +34,7 @@ mod linear;
 mod module;
 mod params;
 pub mod pool;
-mod rng;
+pub mod rng;
 mod seq;
 mod sequential;
 

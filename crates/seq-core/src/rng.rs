@@ -5,6 +5,23 @@
 //! (Blackman & Vigna, 2018) seeded through SplitMix64. The same seed gives
 //! the same weights and dropout masks on every machine and device.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static STEP: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the training step that seeds the random masks drawn from now on
+/// (dropout): the same seed and step give the same masks, so a run resumed
+/// from a checkpoint at step `n` draws what the uninterrupted run drew.
+/// The trainer calls this before every step.
+pub fn set_step(step: u64) {
+    STEP.store(step, Ordering::Relaxed);
+}
+
+/// The step set by [`set_step`] (0 until then).
+pub fn step() -> u64 {
+    STEP.load(Ordering::Relaxed)
+}
+
 /// A seeded xoshiro256** generator.
 #[derive(Debug, Clone)]
 pub struct Rng {

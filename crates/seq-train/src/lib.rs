@@ -1,9 +1,36 @@
-//! Training for seq: what Keras' `fit` and PyTorch's usual loop give a user.
+//! seq-train: the training loop people expect from Keras' `fit` and
+//! PyTorch's usual loop, for any model built from seq's `Module`s.
 //!
-//! This crate will hold the `Trainer` (fit, evaluate, predict), losses,
-//! optimisers (SGD with momentum, Adam, AdamW, RMSprop), learning-rate
-//! schedules, gradient clipping by global norm and by value, metrics (BLEU
-//! included), early stopping, and checkpoints that a crash cannot corrupt.
-//!
-//! Status: not implemented yet; only `seq-core` is usable today.
+//! - [`Trainer`] (`fit`, `evaluate`, `predict`, hooks per step and per epoch)
+//!   over a [`Task`]: seeded batch order and dropout, so runs repeat and a
+//!   resumed run continues the exact trajectory.
+//! - [`loss`]: cross-entropy from logits (ignore index, label smoothing),
+//!   binary cross-entropy from logits, MSE, MAE, Huber.
+//! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop with weight
+//!   decay, PyTorch's update rules, state saved and restored.
+//! - [`Schedule`]: constant, step, exponential, cosine with warm-up, the
+//!   Transformer's inverse square root with warm-up.
+//! - [`clip`]: by global norm (`clip_grad_norm_`) and by value.
+//! - [`metrics`]: accuracy, precision/recall/F1, confusion matrix, MAE/RMSE,
+//!   perplexity, corpus BLEU as sacreBLEU computes it.
+//! - [`EarlyStopping`], [`checkpoint`]s written to a temporary file and
+//!   renamed, CSV/JSON-lines logs and SVG training curves.
 #![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod clip;
+mod early_stopping;
+mod error;
+mod log;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+mod schedule;
+mod trainer;
+
+pub use early_stopping::{EarlyStopping, Goal};
+pub use error::{Error, Result};
+pub use log::write_all as write_logs;
+pub use optim::{Optim, Optimizer, OptimizerConfig};
+pub use schedule::Schedule;
+pub use trainer::{History, Record, StepEvent, Task, Trainer, TrainerConfig};

@@ -1,0 +1,160 @@
+//! Losses: cross-entropy from logits (with an ignored padding index and
+//! label smoothing), binary cross-entropy from logits, MSE, MAE, Huber.
+//! Each returns the mean over the counted elements, as PyTorch's defaults.
+
+use candle_core::{DType, Tensor, D};
+use seq_core::{Error, Result};
+
+/// Cross-entropy from logits, PyTorch's `F.cross_entropy(logits, targets,
+/// ignore_index, label_smoothing)`:
+///
+/// ```text
+/// loss_i = -(1 - eps) log p_i[y_i] - eps / C * sum_c log p_i[c]      p_i = softmax(logits_i)
+/// ```
+///
+/// averaged over the positions whose target is not `ignore_index`.
+///
+/// # Parameters
+/// - `logits` `[N, C]` or `[batch, time, C]`; `targets` `[N]` or `[batch, time]` (u32 class ids).
+/// - `ignore_index`: a target id that counts for nothing (padding), if any.
+/// - `label_smoothing`: `eps` in `[0, 1)`.
+pub fn cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    ignore_index: Option<u32>,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    let c = *logits.dims().last().unwrap_or(&0);
+    let n = logits.elem_count() / c.max(1);
+    if targets.elem_count() != n || logits.rank() != targets.rank() + 1 {
+        return Err(Error::shape(
+            "cross_entropy",
+            "targets",
+            format!(
+                "the logits' leading dims {:?}",
+                &logits.dims()[..logits.rank().saturating_sub(1)]
+            ),
+            targets.dims(),
+        ));
+    }
+    if !(0.0..1.0).contains(&label_smoothing) {
+        return Err(Error::config(
+            "cross_entropy",
+            format!("label_smoothing must be in [0, 1), got {label_smoothing}"),
+        ));
+    }
+    let logits = logits.reshape((n, c))?;
+    let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
+    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?; // [N, C]
+    let keep = match ignore_index {
+        Some(i) => targets.ne(i)?.to_dtype(logp.dtype())?,
+        None => Tensor::ones(n, logp.dtype(), logp.device())?,
+    };
+    // Ignored targets may be out of range: gather at 0 and mask out.
+    let safe = keep.to_dtype(DType::U32)?.mul(&targets)?;
+    let nll = logp.gather(&safe.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // [N]
+    let per = if label_smoothing > 0.0 {
+        let smooth = logp.mean(D::Minus1)?.neg()?;
+        ((nll * (1.0 - label_smoothing))? + (smooth * label_smoothing)?)?
+    } else {
+        nll
+    };
+    let count = keep.sum_all()?.clamp(1.0, f64::INFINITY)?;
+    Ok(per.mul(&keep)?.sum_all()?.div(&count)?)
+}
+
+/// Binary cross-entropy from logits, `mean(max(z, 0) - z y + log(1 + exp(-|z|)))`,
+/// PyTorch's `BCEWithLogitsLoss`: stable for any logit (candle-nn's takes
+/// `log(sigmoid(z))`, which is `-inf`, then NaN, once a model is confident).
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    same_shape("bce_with_logits", logits, targets)?;
+    let z = logits;
+    let softplus = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
+    Ok((z.relu()? - (z * targets)?)?.add(&softplus)?.mean_all()?)
+}
+
+/// Mean squared error.
+pub fn mse(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    same_shape("mse", pred, target)?;
+    Ok((pred - target)?.sqr()?.mean_all()?)
+}
+
+/// Mean absolute error.
+pub fn mae(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    same_shape("mae", pred, target)?;
+    Ok((pred - target)?.abs()?.mean_all()?)
+}
+
+/// Huber loss, PyTorch's `HuberLoss(delta)`: `0.5 r^2` for `|r| <= delta`,
+/// else `delta (|r| - 0.5 delta)`, averaged.
+pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
+    same_shape("huber", pred, target)?;
+    let r = (pred - target)?.abs()?;
+    let quadratic = r.clamp(0.0, delta)?; // min(|r|, delta)
+    let linear = (&r - &quadratic)?;
+    // 0.5 q^2 + delta * l equals both branches.
+    Ok(((quadratic.sqr()? * 0.5)? + (linear * delta)?)?.mean_all()?)
+}
+
+fn same_shape(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dims() != b.dims() {
+        return Err(Error::shape(
+            op,
+            "target",
+            format!("{:?} (the prediction's shape)", a.dims()),
+            b.dims(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn scalar(t: Tensor) -> f64 {
+        t.to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn cross_entropy_by_hand() {
+        let logits = Tensor::new(&[[1.0f64, 2.0, 0.5], [0.1, 0.2, 0.3]], &Device::Cpu).unwrap();
+        let targets = Tensor::new(&[1u32, 2], &Device::Cpu).unwrap();
+        let lse = |r: [f64; 3]| r.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let l0 = lse([1.0, 2.0, 0.5]) - 2.0;
+        let l1 = lse([0.1, 0.2, 0.3]) - 0.3;
+        assert!(
+            (scalar(cross_entropy(&logits, &targets, None, 0.0).unwrap()) - (l0 + l1) / 2.0).abs()
+                < 1e-12
+        );
+        // The second target ignored.
+        assert!(
+            (scalar(cross_entropy(&logits, &targets, Some(2), 0.0).unwrap()) - l0).abs() < 1e-12
+        );
+        // Label smoothing 0.3 on the first row: 0.7 * nll + 0.3 * mean_c(-log p_c).
+        let logits0 = logits.narrow(0, 0, 1).unwrap();
+        let t0 = targets.narrow(0, 0, 1).unwrap();
+        let smooth: f64 = [1.0f64, 2.0, 0.5]
+            .iter()
+            .map(|v| lse([1.0, 2.0, 0.5]) - v)
+            .sum::<f64>()
+            / 3.0;
+        let want = 0.7 * l0 + 0.3 * smooth;
+        assert!((scalar(cross_entropy(&logits0, &t0, None, 0.3).unwrap()) - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regression_losses_by_hand() {
+        let p = Tensor::new(&[0.0f64, 1.0, 5.0], &Device::Cpu).unwrap();
+        let t = Tensor::new(&[0.5f64, 1.0, 2.0], &Device::Cpu).unwrap();
+        assert!((scalar(mse(&p, &t).unwrap()) - (0.25 + 9.0) / 3.0).abs() < 1e-12);
+        assert!((scalar(mae(&p, &t).unwrap()) - 3.5 / 3.0).abs() < 1e-12);
+        // delta 1: 0.5*0.25, 0, 1*(3 - 0.5)
+        assert!((scalar(huber(&p, &t, 1.0).unwrap()) - (0.125 + 2.5) / 3.0).abs() < 1e-12);
+        // BCE: z=0 gives log 2 for either label.
+        let z = Tensor::new(&[0.0f64, 40.0], &Device::Cpu).unwrap();
+        let y = Tensor::new(&[1.0f64, 1.0], &Device::Cpu).unwrap();
+        assert!((scalar(bce_with_logits(&z, &y).unwrap()) - 2f64.ln() / 2.0).abs() < 1e-12);
+    }
+}

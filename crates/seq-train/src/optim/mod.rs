@@ -1,0 +1,261 @@
+//! Optimisers on candle `Var`s, with PyTorch's update rules: SGD with
+//! momentum and Nesterov, Adam, AdamW, RMSprop, all with weight decay, and
+//! state that saves and restores (candle-nn has only plain SGD and AdamW,
+//! without saved state).
+
+mod adam;
+mod rmsprop;
+mod sgd;
+
+use std::collections::HashMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Tensor, Var};
+
+use crate::{Error, Result};
+
+/// An optimiser over named variables.
+pub trait Optimizer {
+    /// Applies one update from the gradients (variables without one are skipped).
+    fn step(&mut self, grads: &GradStore) -> Result<()>;
+    /// The learning rate of the next step.
+    fn learning_rate(&self) -> f64;
+    /// Sets the learning rate (schedules call this before each step).
+    fn set_learning_rate(&mut self, lr: f64);
+    /// The state to save: moment buffers `"<var>.<slot>"` and `"step"`.
+    fn state(&self) -> Result<Vec<(String, Tensor)>>;
+    /// Restores [`Optimizer::state`].
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// Which optimiser, with its hyper-parameters (PyTorch's names and defaults
+/// in the constructors).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerConfig {
+    /// `torch.optim.SGD`.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum factor (0: none).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+    /// `torch.optim.Adam` (weight decay as an L2 term in the gradient).
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// `(beta1, beta2)`.
+        betas: (f64, f64),
+        /// Added to the denominator.
+        eps: f64,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+    /// `torch.optim.AdamW` (decoupled weight decay, Loshchilov & Hutter, 2019).
+    AdamW {
+        /// Learning rate.
+        lr: f64,
+        /// `(beta1, beta2)`.
+        betas: (f64, f64),
+        /// Added to the denominator.
+        eps: f64,
+        /// Decoupled decay: `p *= 1 - lr * weight_decay`.
+        weight_decay: f64,
+    },
+    /// `torch.optim.RMSprop` (not centered).
+    RmsProp {
+        /// Learning rate.
+        lr: f64,
+        /// Smoothing of the squared gradient.
+        alpha: f64,
+        /// Added to the denominator.
+        eps: f64,
+        /// Momentum factor (0: none).
+        momentum: f64,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// SGD with PyTorch's defaults (no momentum, no decay).
+    pub fn sgd(lr: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Adam with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8).
+    pub fn adam(lr: f64) -> Self {
+        OptimizerConfig::Adam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// AdamW with PyTorch's defaults (weight decay 0.01).
+    pub fn adamw(lr: f64) -> Self {
+        OptimizerConfig::AdamW {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+
+    /// RMSprop with PyTorch's defaults (alpha 0.99, eps 1e-8).
+    pub fn rmsprop(lr: f64) -> Self {
+        OptimizerConfig::RmsProp {
+            lr,
+            alpha: 0.99,
+            eps: 1e-8,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
+    }
+
+    fn lr(&self) -> f64 {
+        match *self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::AdamW { lr, .. }
+            | OptimizerConfig::RmsProp { lr, .. } => lr,
+        }
+    }
+
+    /// An optimiser over `vars` (e.g. `Params::named_vars()`).
+    pub fn build(self, vars: Vec<(String, Var)>) -> Result<Optim> {
+        let n = vars.len();
+        Ok(Optim {
+            lr: self.lr(),
+            config: self,
+            vars,
+            slots: vec![HashMap::new(); n],
+            t: 0,
+        })
+    }
+}
+
+/// The optimiser built by [`OptimizerConfig::build`].
+#[derive(Debug)]
+pub struct Optim {
+    config: OptimizerConfig,
+    lr: f64,
+    vars: Vec<(String, Var)>,
+    /// Per variable, its named state buffers.
+    slots: Vec<HashMap<&'static str, Tensor>>,
+    /// Steps taken.
+    t: u64,
+}
+
+impl Optimizer for Optim {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.t += 1;
+        for ((_, var), slots) in self.vars.iter().zip(self.slots.iter_mut()) {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let (p, g) = (var.as_tensor().detach(), g.detach());
+            let new = match self.config {
+                OptimizerConfig::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                    ..
+                } => sgd::update(&p, g, slots, self.lr, momentum, nesterov, weight_decay)?,
+                OptimizerConfig::Adam {
+                    betas,
+                    eps,
+                    weight_decay,
+                    ..
+                } => adam::update(
+                    &p,
+                    g,
+                    slots,
+                    self.t,
+                    self.lr,
+                    betas,
+                    eps,
+                    adam::Decay::L2(weight_decay),
+                )?,
+                OptimizerConfig::AdamW {
+                    betas,
+                    eps,
+                    weight_decay,
+                    ..
+                } => adam::update(
+                    &p,
+                    g,
+                    slots,
+                    self.t,
+                    self.lr,
+                    betas,
+                    eps,
+                    adam::Decay::Decoupled(weight_decay),
+                )?,
+                OptimizerConfig::RmsProp {
+                    alpha,
+                    eps,
+                    momentum,
+                    weight_decay,
+                    ..
+                } => rmsprop::update(&p, g, slots, self.lr, alpha, eps, momentum, weight_decay)?,
+            };
+            var.set(&new)?;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![(
+            "step".to_string(),
+            Tensor::new(self.t as f64, &candle_core::Device::Cpu)?,
+        )];
+        for ((name, _), slots) in self.vars.iter().zip(&self.slots) {
+            for (slot, t) in slots {
+                out.push((format!("{name}.{slot}"), t.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        let step = state
+            .get("step")
+            .ok_or_else(|| Error::Config("optimizer state has no `step`".into()))?;
+        self.t = step.to_dtype(DType::F64)?.to_scalar::<f64>()? as u64;
+        for ((name, var), slots) in self.vars.iter().zip(self.slots.iter_mut()) {
+            slots.clear();
+            for slot in ["momentum", "exp_avg", "exp_avg_sq", "square_avg"] {
+                if let Some(t) = state.get(&format!("{name}.{slot}")) {
+                    if t.dims() != var.dims() {
+                        return Err(Error::Config(format!(
+                            "optimizer state {name}.{slot} has shape {:?}, the variable {:?}",
+                            t.dims(),
+                            var.dims()
+                        )));
+                    }
+                    slots.insert(slot, t.to_dtype(var.dtype())?.to_device(var.device())?);
+                }
+            }
+        }
+        Ok(())
+    }
+}

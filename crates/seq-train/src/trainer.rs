@@ -1,0 +1,411 @@
+//! [`Trainer`]: Keras' `fit` for any model built from seq's modules.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+use seq_core::{Mode, Params, Rng};
+
+use crate::checkpoint::{self, Checkpoint, TrainerState};
+use crate::{clip, log, EarlyStopping, Error, Optimizer, Result, Schedule};
+
+/// What a model is trained on: the loss of a batch, and optionally metrics
+/// over a data set. `B` is whatever a batch is (tensors, ids and labels...).
+pub trait Task<B> {
+    /// The scalar loss of one batch.
+    fn loss(&self, batch: &B, mode: Mode) -> seq_core::Result<Tensor>;
+
+    /// Metrics over `batches` (e.g. `accuracy`), in evaluation mode. None by default.
+    fn metrics(&self, _batches: &[B]) -> seq_core::Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
+
+    /// Examples in a batch, for throughput and the weighting of the mean loss (default 1).
+    fn size(&self, _batch: &B) -> usize {
+        1
+    }
+}
+
+/// The trainer's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerConfig {
+    /// Epochs to train (a resumed run continues up to this count).
+    pub epochs: usize,
+    /// Seed of the batch order and of the dropout masks.
+    pub seed: u64,
+    /// The learning rate of each step, from the optimiser's base rate.
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this (PyTorch's `clip_grad_norm_`).
+    pub clip_norm: Option<f64>,
+    /// Clamp every gradient entry to `[-v, v]`.
+    pub clip_value: Option<f64>,
+    /// Stop when a validation metric stops improving.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Write a checkpoint here after every epoch.
+    pub checkpoint: Option<PathBuf>,
+    /// Write `history.csv`, `history.jsonl` and `curves.svg` here.
+    pub log_dir: Option<PathBuf>,
+    /// No progress bar and no per-epoch line.
+    pub quiet: bool,
+}
+
+impl TrainerConfig {
+    /// `epochs` epochs, seed 0, constant rate, nothing else.
+    pub fn new(epochs: usize) -> Self {
+        TrainerConfig {
+            epochs,
+            seed: 0,
+            schedule: Schedule::Constant,
+            clip_norm: None,
+            clip_value: None,
+            early_stopping: None,
+            checkpoint: None,
+            log_dir: None,
+            quiet: false,
+        }
+    }
+}
+
+/// The metrics of each epoch, in order: `train_loss`, `val_loss`, `val_*`, `lr`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// One record per epoch: `(metric, value)` pairs.
+    pub epochs: Vec<Vec<(String, f64)>>,
+}
+
+impl History {
+    /// The names of the metrics, in the order first seen.
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (k, _) in self.epochs.iter().flatten() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+        names
+    }
+
+    /// The values of `metric` per epoch (NaN where missing).
+    pub fn series(&self, metric: &str) -> Vec<f64> {
+        self.epochs
+            .iter()
+            .map(|r| r.metric(metric).unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    fn to_state(&self) -> Vec<(String, Vec<f64>)> {
+        self.metric_names()
+            .into_iter()
+            .map(|n| {
+                let s = self.series(&n);
+                (n, s)
+            })
+            .collect()
+    }
+
+    fn from_state(columns: &[(String, Vec<f64>)]) -> History {
+        let epochs = columns.first().map_or(0, |c| c.1.len());
+        History {
+            epochs: (0..epochs)
+                .map(|e| columns.iter().map(|(k, v)| (k.clone(), v[e])).collect())
+                .collect(),
+        }
+    }
+}
+
+/// Looking a metric up in an epoch's record.
+pub trait Record {
+    /// The value of `metric`, if recorded.
+    fn metric(&self, name: &str) -> Option<f64>;
+}
+
+impl Record for Vec<(String, f64)> {
+    fn metric(&self, name: &str) -> Option<f64> {
+        self.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+/// What a per-step hook sees.
+#[derive(Debug, Clone, Copy)]
+pub struct StepEvent {
+    /// The global step just taken (0-based).
+    pub step: u64,
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// The batch's loss.
+    pub loss: f64,
+    /// The learning rate used.
+    pub lr: f64,
+    /// The global gradient norm before clipping, when clipping by norm.
+    pub grad_norm: Option<f64>,
+}
+
+/// Trains a model's [`Params`] with an [`Optimizer`] on a [`Task`]: seeded
+/// batch order, learning-rate schedule, clipping, validation metrics, early
+/// stopping with the best weights kept, checkpoints a crash cannot corrupt,
+/// and a stop with a clear error at the first non-finite loss or gradient.
+pub struct Trainer<O> {
+    /// The settings.
+    pub config: TrainerConfig,
+    params: Params,
+    optimizer: O,
+    base_lr: f64,
+    state: TrainerState,
+    history: History,
+    best_weights: Option<Vec<(String, Tensor)>>,
+    on_step: Vec<Box<dyn FnMut(&StepEvent)>>,
+    on_epoch: Vec<Box<dyn FnMut(usize, &[(String, f64)])>>,
+}
+
+impl<O: Optimizer> Trainer<O> {
+    /// A trainer of `params` with `optimizer` (its current rate is the base rate).
+    pub fn new(config: TrainerConfig, params: Params, optimizer: O) -> Self {
+        let state = TrainerState {
+            epoch: 0,
+            step: 0,
+            seed: config.seed,
+            best: None,
+            bad_epochs: 0,
+            history: Vec::new(),
+        };
+        Trainer {
+            base_lr: optimizer.learning_rate(),
+            config,
+            params,
+            optimizer,
+            state,
+            history: History::default(),
+            best_weights: None,
+            on_step: Vec::new(),
+            on_epoch: Vec::new(),
+        }
+    }
+
+    /// Calls `hook` after every optimiser step.
+    pub fn on_step(&mut self, hook: impl FnMut(&StepEvent) + 'static) {
+        self.on_step.push(Box::new(hook));
+    }
+
+    /// Calls `hook` after every epoch with its record.
+    pub fn on_epoch(&mut self, hook: impl FnMut(usize, &[(String, f64)]) + 'static) {
+        self.on_epoch.push(Box::new(hook));
+    }
+
+    /// The history so far (a resumed run includes the epochs before).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Continues from the checkpoint at `path`: weights, optimiser state,
+    /// epoch, step, seed, best metric and history.
+    pub fn resume(&mut self, path: &std::path::Path) -> Result<()> {
+        let ck = Checkpoint::load(path)?;
+        ck.restore_weights(&self.params, "model")?;
+        self.optimizer.load_state(&ck.section("optim"))?;
+        self.state = ck.state()?;
+        self.config.seed = self.state.seed;
+        self.history = History::from_state(&self.state.history);
+        let best = ck.section("best");
+        self.best_weights = (!best.is_empty()).then(|| {
+            let mut b: Vec<(String, Tensor)> = best.into_iter().collect();
+            b.sort_by(|x, y| x.0.cmp(&y.0));
+            b
+        });
+        Ok(())
+    }
+
+    /// The mean loss (weighted by batch size) and the task's metrics over `data`.
+    pub fn evaluate<B, T: Task<B>>(&self, task: &T, data: &[B]) -> Result<Vec<(String, f64)>> {
+        if data.is_empty() {
+            return Err(Error::Config("evaluate: no batches".into()));
+        }
+        let (mut total, mut n) = (0.0, 0usize);
+        for batch in data {
+            let size = task.size(batch);
+            total += scalar(&task.loss(batch, Mode::Eval)?)? * size as f64;
+            n += size;
+        }
+        let mut out = vec![("loss".to_string(), total / n.max(1) as f64)];
+        out.extend(task.metrics(data)?);
+        Ok(out)
+    }
+
+    /// Runs `f` on every batch in evaluation mode: the model's predictions.
+    pub fn predict<B>(
+        &self,
+        data: &[B],
+        f: impl Fn(&B, Mode) -> seq_core::Result<Tensor>,
+    ) -> Result<Vec<Tensor>> {
+        data.iter().map(|b| Ok(f(b, Mode::Eval)?)).collect()
+    }
+
+    /// Trains on `train` (batches, shuffled each epoch with the seed) for the
+    /// configured epochs, evaluating on `val` after each.
+    pub fn fit<B, T: Task<B>>(
+        &mut self,
+        task: &T,
+        train: &[B],
+        val: Option<&[B]>,
+    ) -> Result<History> {
+        if train.is_empty() {
+            return Err(Error::Config("fit: no training batches".into()));
+        }
+        seq_core::ensure_flush_denormals();
+        let vars = self.params.named_vars();
+        while self.state.epoch < self.config.epochs {
+            let epoch = self.state.epoch;
+            let start = Instant::now();
+            let mut order: Vec<usize> = (0..train.len()).collect();
+            Rng::new(self.state.seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407))
+                .shuffle(&mut order);
+            let bar = log::progress(order.len(), epoch + 1, self.config.quiet);
+            let (mut total, mut seen) = (0.0, 0usize);
+            for &i in &order {
+                let (loss, size) = self.train_step(task, &train[i], &vars, epoch)?;
+                total += loss * size as f64;
+                seen += size;
+                bar.set_message(format!("loss {:.4}", total / seen as f64));
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let mut record = vec![("train_loss".to_string(), total / seen.max(1) as f64)];
+            if let Some(val) = val {
+                for (k, v) in self.evaluate(task, val)? {
+                    record.push((format!("val_{k}"), v));
+                }
+            }
+            record.push(("lr".into(), self.optimizer.learning_rate()));
+            record.push(("seconds".into(), start.elapsed().as_secs_f64()));
+            let stop = self.end_epoch(record)?;
+            if stop {
+                break;
+            }
+        }
+        if let (Some(es), Some(best)) = (&self.config.early_stopping, &self.best_weights) {
+            if es.restore_best {
+                for ((_, var), (_, t)) in vars.iter().zip(best) {
+                    var.set(t)?;
+                }
+            }
+        }
+        Ok(self.history.clone())
+    }
+
+    /// One optimiser step on one batch: `(loss, batch size)`.
+    fn train_step<B, T: Task<B>>(
+        &mut self,
+        task: &T,
+        batch: &B,
+        vars: &[(String, candle_core::Var)],
+        epoch: usize,
+    ) -> Result<(f64, usize)> {
+        let step = self.state.step;
+        seq_core::rng::set_step(step);
+        let loss = task.loss(batch, Mode::Train)?;
+        let value = scalar(&loss)?;
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                step,
+                what: "loss".into(),
+                value,
+            });
+        }
+        let mut grads = loss.backward()?;
+        for (name, v) in vars {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                let s = scalar(&g.abs()?.sum_all()?)?;
+                if !s.is_finite() {
+                    return Err(Error::NonFinite {
+                        step,
+                        what: format!("gradient of {name}"),
+                        value: s,
+                    });
+                }
+            }
+        }
+        let grad_norm = match self.config.clip_norm {
+            Some(max) => Some(clip::clip_grad_norm(&mut grads, vars, max)?),
+            None => None,
+        };
+        if let Some(limit) = self.config.clip_value {
+            clip::clip_grad_value(&mut grads, vars, limit)?;
+        }
+        let lr = self.config.schedule.rate(self.base_lr, step);
+        self.optimizer.set_learning_rate(lr);
+        self.optimizer.step(&grads)?;
+        self.state.step += 1;
+        let event = StepEvent {
+            step,
+            epoch,
+            loss: value,
+            lr,
+            grad_norm,
+        };
+        self.on_step.iter_mut().for_each(|h| h(&event));
+        Ok((value, task.size(batch)))
+    }
+
+    /// Records the epoch, updates early stopping, writes the checkpoint and
+    /// logs. Returns whether to stop.
+    fn end_epoch(&mut self, record: Vec<(String, f64)>) -> Result<bool> {
+        let epoch = self.state.epoch;
+        if !self.config.quiet {
+            let parts: Vec<String> = record
+                .iter()
+                .filter(|(k, _)| k != "seconds" && k != "lr")
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect();
+            println!(
+                "epoch {}/{}: {}",
+                epoch + 1,
+                self.config.epochs,
+                parts.join("  ")
+            );
+        }
+        let mut stop = false;
+        if let Some(es) = &self.config.early_stopping {
+            let value = record.metric(&es.monitor).ok_or_else(|| {
+                Error::Config(format!(
+                    "early stopping monitors {:?}, which this run does not record",
+                    es.monitor
+                ))
+            })?;
+            if es.improves(value, self.state.best) {
+                self.state.best = Some(value);
+                self.state.bad_epochs = 0;
+                self.best_weights = Some(
+                    self.params
+                        .named_vars()
+                        .into_iter()
+                        .map(|(n, v)| Ok((n, v.as_tensor().copy()?)))
+                        .collect::<Result<_>>()?,
+                );
+            } else {
+                self.state.bad_epochs += 1;
+                stop = self.state.bad_epochs >= es.patience;
+            }
+        }
+        self.on_epoch.iter_mut().for_each(|h| h(epoch, &record));
+        self.history.epochs.push(record);
+        self.state.epoch += 1;
+        self.state.history = self.history.to_state();
+        if let Some(path) = &self.config.checkpoint {
+            checkpoint::stage(
+                path,
+                &self.params,
+                self.optimizer.state()?,
+                &self.state,
+                self.best_weights.as_deref(),
+            )?
+            .commit()?;
+        }
+        if let Some(dir) = &self.config.log_dir {
+            log::write_all(dir, &self.history)?;
+        }
+        Ok(stop)
+    }
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
