@@ -5,21 +5,24 @@
 //! (Blackman & Vigna, 2018) seeded through SplitMix64. The same seed gives
 //! the same weights and dropout masks on every machine and device.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
-static STEP: AtomicU64 = AtomicU64::new(0);
-
-/// Sets the training step that seeds the random masks drawn from now on
-/// (dropout): the same seed and step give the same masks, so a run resumed
-/// from a checkpoint at step `n` draws what the uninterrupted run drew.
-/// The trainer calls this before every step.
-pub fn set_step(step: u64) {
-    STEP.store(step, Ordering::Relaxed);
+thread_local! {
+    static STEP: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The step set by [`set_step`] (0 until then).
+/// Sets, for this thread, the training step that seeds the random masks
+/// drawn from now on (dropout): the same seed and step give the same masks,
+/// so a run resumed from a checkpoint at step `n` draws what the
+/// uninterrupted run drew. The trainer calls this before every step; runs
+/// on other threads are not affected.
+pub fn set_step(step: u64) {
+    STEP.with(|s| s.set(step));
+}
+
+/// This thread's step, as set by [`set_step`] (0 until then).
 pub fn step() -> u64 {
-    STEP.load(Ordering::Relaxed)
+    STEP.with(Cell::get)
 }
 
 /// A seeded xoshiro256** generator.

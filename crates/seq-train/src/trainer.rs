@@ -140,6 +140,12 @@ pub struct StepEvent {
     pub grad_norm: Option<f64>,
 }
 
+/// A hook called after every optimiser step.
+type StepHook = Box<dyn FnMut(&StepEvent)>;
+
+/// A hook called after every epoch with its index and record.
+type EpochHook = Box<dyn FnMut(usize, &[(String, f64)])>;
+
 /// Trains a model's [`Params`] with an [`Optimizer`] on a [`Task`]: seeded
 /// batch order, learning-rate schedule, clipping, validation metrics, early
 /// stopping with the best weights kept, checkpoints a crash cannot corrupt,
@@ -153,8 +159,8 @@ pub struct Trainer<O> {
     state: TrainerState,
     history: History,
     best_weights: Option<Vec<(String, Tensor)>>,
-    on_step: Vec<Box<dyn FnMut(&StepEvent)>>,
-    on_epoch: Vec<Box<dyn FnMut(usize, &[(String, f64)])>>,
+    on_step: Vec<StepHook>,
+    on_epoch: Vec<EpochHook>,
 }
 
 impl<O: Optimizer> Trainer<O> {

@@ -1,0 +1,258 @@
+//! The trainer: a small model learns a synthetic task with early stopping
+//! firing; a resumed run repeats the uninterrupted one step for step; an
+//! interrupted save keeps the old checkpoint; a non-finite loss stops with
+//! the step named; logs and curves are written.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use candle_core::{DType, Device, Tensor};
+use seq_core::{Activation, Dropout, Linear, LinearConfig, Mode, Params, Result, Rng};
+use seq_train::checkpoint::{self, Checkpoint};
+use seq_train::{
+    EarlyStopping, Error, Goal, OptimizerConfig, Schedule, Task, Trainer, TrainerConfig,
+};
+
+/// y = sin(3 x1) + x2^2 / 2, learned by a small MLP with dropout.
+struct Mlp {
+    l1: Linear,
+    l2: Linear,
+    drop: Dropout,
+    scale: f64,
+}
+
+type Batch = (Tensor, Tensor);
+
+impl Task<Batch> for Mlp {
+    fn loss(&self, (x, y): &Batch, mode: Mode) -> Result<Tensor> {
+        let h = self
+            .drop
+            .apply(&Activation::Tanh.apply(&self.l1.apply(x)?)?, mode)?;
+        let pred = (self.l2.apply(&h)? * self.scale)?;
+        seq_train::loss::mse(&pred, y)
+    }
+
+    fn metrics(&self, batches: &[Batch]) -> Result<Vec<(String, f64)>> {
+        let mut worst: f64 = 0.0;
+        for (x, y) in batches {
+            let h = Activation::Tanh.apply(&self.l1.apply(x)?)?;
+            let err = ((self.l2.apply(&h)? * self.scale)? - y)?
+                .abs()?
+                .max(0)?
+                .max(0)?
+                .to_scalar::<f64>()?;
+            worst = worst.max(err);
+        }
+        Ok(vec![("max_error".into(), worst)])
+    }
+
+    fn size(&self, (x, _): &Batch) -> usize {
+        x.dims()[0]
+    }
+}
+
+fn model(seed: u64, p_drop: f64) -> (Params, Mlp) {
+    let p = Params::new(seed);
+    let vb = p.var_builder(DType::F64, &Device::Cpu);
+    let m = Mlp {
+        l1: Linear::new(LinearConfig::new(2, 32), vb.pp("l1")).unwrap(),
+        l2: Linear::new(LinearConfig::new(32, 1), vb.pp("l2")).unwrap(),
+        drop: Dropout::new(p_drop, 5).unwrap(),
+        scale: 1.0,
+    };
+    (p, m)
+}
+
+fn data(seed: u64, batches: usize) -> Vec<Batch> {
+    let mut rng = Rng::new(seed);
+    (0..batches)
+        .map(|_| {
+            let xs: Vec<f64> = (0..32 * 2).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            let ys: Vec<f64> = xs
+                .chunks(2)
+                .map(|v| (3.0 * v[0]).sin() + v[1] * v[1] / 2.0)
+                .collect();
+            (
+                Tensor::from_vec(xs, (32, 2), &Device::Cpu).unwrap(),
+                Tensor::from_vec(ys, (32, 1), &Device::Cpu).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("seq-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_small_model_fits_a_synthetic_task_and_stops_early() {
+    let (p, m) = model(1, 0.0);
+    let opt = OptimizerConfig::adam(0.01).build(p.named_vars()).unwrap();
+    let mut cfg = TrainerConfig::new(400);
+    cfg.quiet = true;
+    cfg.early_stopping = Some(EarlyStopping {
+        min_delta: 1e-6,
+        ..EarlyStopping::new("val_loss", Goal::Min, 10)
+    });
+    let dir = temp_dir("fit");
+    cfg.log_dir = Some(dir.clone());
+    let mut trainer = Trainer::new(cfg, p.clone(), opt);
+    let history = trainer.fit(&m, &data(2, 32), Some(&data(3, 2))).unwrap();
+    let epochs = history.epochs.len();
+    assert!(epochs < 400, "early stopping fired after {epochs} epochs");
+    let val = trainer.evaluate(&m, &data(3, 2)).unwrap();
+    let loss = val.iter().find(|(k, _)| k == "loss").unwrap().1;
+    assert!(loss < 2e-3, "near-zero loss: {loss}");
+    // The best weights were restored: the final loss is the best recorded.
+    let best = history
+        .series("val_loss")
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    assert!((loss - best).abs() < 1e-12, "{loss} vs best {best}");
+    let csv = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,train_loss,val_loss,val_max_error,lr,seconds")
+            && csv.lines().count() == epochs + 1
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("history.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        epochs
+    );
+    assert!(std::fs::read_to_string(dir.join("curves.svg"))
+        .unwrap()
+        .contains("<svg"));
+}
+
+/// Losses of every step of a run, through the step hook.
+fn run(trainer: &mut Trainer<seq_train::Optim>, m: &Mlp, train: &[Batch]) -> Vec<f64> {
+    let losses = Rc::new(RefCell::new(Vec::new()));
+    let sink = losses.clone();
+    trainer.on_step(move |e| sink.borrow_mut().push(e.loss));
+    trainer.fit(m, train, None).unwrap();
+    let out = losses.borrow().clone();
+    out
+}
+
+#[test]
+fn a_resumed_run_repeats_the_uninterrupted_one_step_for_step() {
+    let train = data(4, 6);
+    let config = |epochs: usize, ck: Option<PathBuf>| TrainerConfig {
+        epochs,
+        seed: 9,
+        schedule: Schedule::Cosine {
+            warmup: 5,
+            total: 48,
+            min_lr: 1e-4,
+        },
+        clip_norm: Some(1.0),
+        checkpoint: ck,
+        quiet: true,
+        ..TrainerConfig::new(epochs)
+    };
+    // Dropout and a schedule make the trajectory depend on the step.
+    let (p, m) = model(6, 0.2);
+    let mut full = Trainer::new(
+        config(8, None),
+        p.clone(),
+        OptimizerConfig::adamw(0.01).build(p.named_vars()).unwrap(),
+    );
+    let whole = run(&mut full, &m, &train);
+
+    let path = temp_dir("resume").join("ck.safetensors");
+    let (p1, m1) = model(6, 0.2);
+    let mut first = Trainer::new(
+        config(3, Some(path.clone())),
+        p1.clone(),
+        OptimizerConfig::adamw(0.01).build(p1.named_vars()).unwrap(),
+    );
+    let mut steps = run(&mut first, &m1, &train);
+    // A fresh process: new model (other seed), new optimiser, then resume.
+    let (p2, m2) = model(77, 0.2);
+    let mut second = Trainer::new(
+        config(8, Some(path)),
+        p2.clone(),
+        OptimizerConfig::adamw(0.01).build(p2.named_vars()).unwrap(),
+    );
+    second
+        .resume(&first.config.checkpoint.clone().unwrap())
+        .unwrap();
+    steps.extend(run(&mut second, &m2, &train));
+
+    assert_eq!(steps.len(), whole.len());
+    assert_eq!(steps, whole, "the resumed run must give the same losses");
+    assert_eq!(second.history().epochs.len(), 8);
+}
+
+#[test]
+fn a_save_interrupted_before_the_rename_keeps_the_old_checkpoint() {
+    let dir = temp_dir("atomic");
+    let path = dir.join("ck.safetensors");
+    let (p, m) = model(1, 0.0);
+    let mut cfg = TrainerConfig::new(2);
+    (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
+    let mut t = Trainer::new(
+        cfg,
+        p.clone(),
+        OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap(),
+    );
+    t.fit(&m, &data(1, 2), None).unwrap();
+    let saved = Checkpoint::load(&path).unwrap().state().unwrap();
+    assert_eq!(saved.epoch, 2);
+
+    // Crash 1: the new checkpoint was written in full but never renamed.
+    let state = checkpoint::TrainerState {
+        epoch: 99,
+        ..saved.clone()
+    };
+    let staged = checkpoint::stage(&path, &p, vec![], &state, None).unwrap();
+    drop(staged);
+    // Crash 2: the temporary file is cut short mid-write.
+    let tmp = path.with_extension("safetensors.tmp");
+    let bytes = std::fs::read(&tmp).unwrap();
+    std::fs::write(&tmp, &bytes[..bytes.len() / 3]).unwrap();
+
+    let after = Checkpoint::load(&path).unwrap();
+    assert_eq!(after.state().unwrap(), saved);
+    let (q, _) = model(50, 0.0);
+    after.restore_weights(&q, "model").unwrap();
+    let (a, b) = (p.get("l1.weight").unwrap(), q.get("l1.weight").unwrap());
+    assert_eq!(
+        a.as_tensor().to_vec2::<f64>().unwrap(),
+        b.as_tensor().to_vec2::<f64>().unwrap()
+    );
+}
+
+#[test]
+fn a_non_finite_loss_stops_training_naming_the_step() {
+    let dir = temp_dir("nan");
+    let path = dir.join("ck.safetensors");
+    let (p, mut m) = model(1, 0.0);
+    let mut cfg = TrainerConfig::new(5);
+    (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
+    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    t.config.epochs = 1;
+    t.fit(&m, &data(1, 3), None).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // Blow the model up: the loss overflows to infinity.
+    m.scale = 1e300;
+    t.config.epochs = 5;
+    let err = t.fit(&m, &data(1, 3), None).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { step: 3, .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("step 3: loss is not finite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        good,
+        "the last good checkpoint stays"
+    );
+}
