@@ -1,11 +1,27 @@
-//! Data for seq: everything between a file on disk and a batch of tensors.
+//! seq-data: everything between a file on disk and a batch of tensors, for
+//! text and for time series, on real data.
 //!
-//! This crate will hold text standardisation and tokenizers (word-level,
-//! character-level and BPE, on the Hugging Face `tokenizers` crate),
-//! pretrained word vectors, readers for the common public layouts (a folder
-//! per label, CSV/TSV text and labels, Tatoeba sentence pairs, CSV time
-//! series, UCR/UEA `.ts`), time-series windows, and batching with padding,
-//! masks, bucketing and seeded shuffling.
-//!
-//! Status: not implemented yet; only `seq-core` is usable today.
+//! - [`Standardize`] and [`Tokenizer`] (word-level, character-level and BPE
+//!   on the Hugging Face `tokenizers` crate; `[PAD]` 0, `[UNK]` 1, `[BOS]` 2,
+//!   `[EOS]` 3; `tokenizer.json` in and out).
+//! - [`vectors`]: word2vec (text and binary) and GloVe into embedding weights.
+//! - [`hub`]: hub files through `hf-hub`, offline from the cache.
+//! - [`readers`]: a folder per label, CSV/TSV with named columns, sentence
+//!   pairs, CSV time series with a missing-value policy, UCR/UEA `.ts`,
+//!   plain text. Errors name the file, line and column.
+//! - [`pipeline`]: padding and truncation with masks, seeded splits,
+//!   time-series windows and normalisation fitted on the training part,
+//!   a batch iterator with seeded shuffling, bucketing and prefetching.
 #![warn(missing_docs)]
+
+mod error;
+pub mod hub;
+pub mod pipeline;
+pub mod readers;
+mod standardize;
+mod tokenizer;
+pub mod vectors;
+
+pub use error::{Error, Result};
+pub use standardize::{Standardize, PUNCTUATION};
+pub use tokenizer::{Tokenizer, VocabConfig, BOS, EOS, PAD, UNK};

@@ -1,0 +1,235 @@
+//! [`Tokenizer`]: word-level, character-level and BPE tokenizers on the
+//! Hugging Face `tokenizers` crate, with seq's special tokens.
+
+use std::path::Path;
+
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainerBuilder};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::normalizers::{Lowercase, Replace, Sequence};
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+use tokenizers::{AddedToken, NormalizerWrapper, SplitDelimiterBehavior};
+
+use crate::{Error, Result, Standardize};
+
+/// Padding: id 0.
+pub const PAD: &str = "[PAD]";
+/// Unknown words: id 1.
+pub const UNK: &str = "[UNK]";
+/// Start of sequence: id 2.
+pub const BOS: &str = "[BOS]";
+/// End of sequence: id 3.
+pub const EOS: &str = "[EOS]";
+
+fn specials() -> Vec<AddedToken> {
+    [PAD, UNK, BOS, EOS]
+        .iter()
+        .map(|t| AddedToken::from(*t, true))
+        .collect()
+}
+
+fn tk_err(e: impl std::fmt::Display) -> Error {
+    Error::Tokenizer(e.to_string())
+}
+
+/// Sizes of a trained vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VocabConfig {
+    /// At most this many ids, special tokens included.
+    pub max_size: usize,
+    /// Words seen fewer times are unknown.
+    pub min_frequency: u64,
+    /// How text is standardised first.
+    pub standardize: Standardize,
+}
+
+impl Default for VocabConfig {
+    fn default() -> Self {
+        VocabConfig {
+            max_size: 20_000,
+            min_frequency: 1,
+            standardize: Standardize::default(),
+        }
+    }
+}
+
+/// A tokenizer with seq's special tokens at fixed ids: `[PAD]` 0, `[UNK]` 1,
+/// `[BOS]` 2, `[EOS]` 3. Saved and loaded as a standard `tokenizer.json`.
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+}
+
+impl Tokenizer {
+    /// A word-level vocabulary trained on `texts`: words (whitespace-split
+    /// after standardisation) by frequency, Keras' `TextVectorization`.
+    pub fn word_level<'a>(
+        texts: impl Iterator<Item = &'a str> + Send,
+        config: VocabConfig,
+    ) -> Result<Self> {
+        let model = WordLevel::builder()
+            .unk_token(UNK.into())
+            .build()
+            .map_err(tk_err)?;
+        let mut tk = tokenizers::Tokenizer::new(model);
+        tk.with_normalizer(normalizer(config.standardize)?)
+            .map_err(tk_err)?;
+        tk.with_pre_tokenizer(Some(WhitespaceSplit));
+        Self::train_word_level(tk, texts, config)
+    }
+
+    /// A character-level vocabulary trained on `texts` (for character
+    /// language models; no standardisation but the one asked for).
+    pub fn char_level<'a>(
+        texts: impl Iterator<Item = &'a str> + Send,
+        config: VocabConfig,
+    ) -> Result<Self> {
+        let model = WordLevel::builder()
+            .unk_token(UNK.into())
+            .build()
+            .map_err(tk_err)?;
+        let mut tk = tokenizers::Tokenizer::new(model);
+        tk.with_normalizer(normalizer(config.standardize)?)
+            .map_err(tk_err)?;
+        let split = Split::new(
+            SplitPattern::Regex("(?s).".into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tk_err)?;
+        tk.with_pre_tokenizer(Some(split));
+        Self::train_word_level(tk, texts, config)
+    }
+
+    fn train_word_level<'a>(
+        mut tk: tokenizers::Tokenizer,
+        texts: impl Iterator<Item = &'a str> + Send,
+        config: VocabConfig,
+    ) -> Result<Self> {
+        let trainer = WordLevelTrainerBuilder::default()
+            .min_frequency(config.min_frequency)
+            .vocab_size(config.max_size)
+            .show_progress(false)
+            .special_tokens(specials())
+            .build()
+            .map_err(tk_err)?;
+        let mut trainer = TrainerWrapper::from(trainer);
+        tk.train(&mut trainer, texts).map_err(tk_err)?;
+        Self::checked(tk)
+    }
+
+    /// A byte-pair-encoding vocabulary (Sennrich et al., 2016) of at most
+    /// `config.max_size` tokens trained on `texts`.
+    pub fn bpe<'a>(
+        texts: impl Iterator<Item = &'a str> + Send,
+        config: VocabConfig,
+    ) -> Result<Self> {
+        let model = BPE::builder()
+            .unk_token(UNK.into())
+            .build()
+            .map_err(tk_err)?;
+        let mut tk = tokenizers::Tokenizer::new(model);
+        tk.with_normalizer(normalizer(config.standardize)?)
+            .map_err(tk_err)?;
+        tk.with_pre_tokenizer(Some(WhitespaceSplit));
+        let trainer = BpeTrainerBuilder::new()
+            .vocab_size(config.max_size)
+            .min_frequency(config.min_frequency)
+            .show_progress(false)
+            .special_tokens(specials())
+            .build();
+        let mut trainer = TrainerWrapper::from(trainer);
+        tk.train(&mut trainer, texts).map_err(tk_err)?;
+        Self::checked(tk)
+    }
+
+    /// Loads any `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let tk = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        Ok(Tokenizer { inner: tk })
+    }
+
+    /// Writes `tokenizer.json` (to a temporary file, then renamed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        self.inner
+            .save(&tmp, false)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(Error::io(path))
+    }
+
+    /// Checks that the special tokens have seq's ids.
+    fn checked(tk: tokenizers::Tokenizer) -> Result<Self> {
+        for (id, t) in [PAD, UNK, BOS, EOS].iter().enumerate() {
+            if tk.token_to_id(t) != Some(id as u32) {
+                return Err(Error::Tokenizer(format!("{t} did not get id {id}")));
+            }
+        }
+        Ok(Tokenizer { inner: tk })
+    }
+
+    /// The ids of `text`; with `bos_eos`, wrapped in `[BOS]` ... `[EOS]`.
+    pub fn encode(&self, text: &str, bos_eos: bool) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, false).map_err(tk_err)?;
+        let ids = enc.get_ids();
+        Ok(if bos_eos {
+            [&[2], ids, &[3]].concat()
+        } else {
+            ids.to_vec()
+        })
+    }
+
+    /// The text of `ids`, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(tk_err)
+    }
+
+    /// The tokens of `text` (after standardisation).
+    pub fn tokens(&self, text: &str) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(tk_err)?
+            .get_tokens()
+            .to_vec())
+    }
+
+    /// The number of ids.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The id of `token`.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The token of `id`.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+}
+
+fn normalizer(s: Standardize) -> Result<Option<NormalizerWrapper>> {
+    Ok(match s {
+        Standardize::None => None,
+        Standardize::Lower => Some(Lowercase.into()),
+        Standardize::LowerAndStripPunctuation => {
+            let strip = Replace::new(
+                tokenizers::normalizers::replace::ReplacePattern::Regex(
+                    Standardize::punctuation_regex(),
+                ),
+                "",
+            )
+            .map_err(tk_err)?;
+            Some(Sequence::new(vec![Lowercase.into(), strip.into()]).into())
+        }
+    })
+}
