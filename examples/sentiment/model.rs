@@ -142,11 +142,3 @@ impl Classifier {
         self.head.apply(&self.dropout.apply(&features, mode)?)
     }
 }
-
-/// Binary cross-entropy from logits, `mean(max(z, 0) - z y + log(1 + exp(-|z|)))`:
-/// stable for any logit (candle-nn's version takes `log(sigmoid(z))`, which
-/// is `-inf` once the model is confident, and then NaN).
-pub fn bce_with_logits(z: &Tensor, y: &Tensor) -> Result<Tensor> {
-    let softplus = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-    Ok((z.relu()? - (z * y)?)?.add(&softplus)?.mean_all()?)
-}

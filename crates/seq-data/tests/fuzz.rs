@@ -8,7 +8,11 @@ use seq_data::readers::ucr::read_ts;
 use seq_data::vectors::{read_vectors, VectorFormat};
 
 fn write(bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("seq-fuzz-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "seq-fuzz-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("input");
     std::fs::write(&p, bytes).unwrap();
@@ -21,10 +25,26 @@ fn all_readers(bytes: &[u8]) {
     let _ = read_labelled_table(&p, b',', "text", "label");
     let _ = read_pairs(&p, "english", "spanish");
     let _ = read_ts(&p);
-    for missing in [Missing::Error, Missing::Drop, Missing::ForwardFill, Missing::Interpolate] {
-        let _ = read_series(&p, &SeriesOptions { time_column: "t".into(), missing, ..Default::default() });
+    for missing in [
+        Missing::Error,
+        Missing::Drop,
+        Missing::ForwardFill,
+        Missing::Interpolate,
+    ] {
+        let _ = read_series(
+            &p,
+            &SeriesOptions {
+                time_column: "t".into(),
+                missing,
+                ..Default::default()
+            },
+        );
     }
-    for f in [VectorFormat::Glove, VectorFormat::Word2VecText, VectorFormat::Word2VecBinary] {
+    for f in [
+        VectorFormat::Glove,
+        VectorFormat::Word2VecText,
+        VectorFormat::Word2VecBinary,
+    ] {
         let _ = read_vectors(&p, f);
     }
 }

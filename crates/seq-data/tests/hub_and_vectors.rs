@@ -23,26 +23,48 @@ fn tokenizer() -> Tokenizer {
 #[test]
 fn a_tokenizer_loads_from_the_local_hub_cache_offline() {
     let cache = temp_dir("hub");
-    let snapshot = cache.join("models--seq-rs--tiny").join("snapshots").join("0123abcd");
+    let snapshot = cache
+        .join("models--seq-rs--tiny")
+        .join("snapshots")
+        .join("0123abcd");
     std::fs::create_dir_all(&snapshot).unwrap();
     std::fs::create_dir_all(cache.join("models--seq-rs--tiny").join("refs")).unwrap();
-    std::fs::write(cache.join("models--seq-rs--tiny").join("refs").join("main"), "0123abcd").unwrap();
+    std::fs::write(
+        cache.join("models--seq-rs--tiny").join("refs").join("main"),
+        "0123abcd",
+    )
+    .unwrap();
     let tk = tokenizer();
     tk.save(&snapshot.join("tokenizer.json")).unwrap();
 
     let path = hub_file("seq-rs/tiny", "tokenizer.json", Some(&cache), true).unwrap();
     assert_eq!(path, snapshot.join("tokenizer.json"));
     let loaded = hub_tokenizer("seq-rs/tiny", Some(&cache), true).unwrap();
-    assert_eq!(loaded.encode("the cat sat down", false).unwrap(), tk.encode("the cat sat down", false).unwrap());
-    let err = hub_file("seq-rs/other", "tokenizer.json", Some(&cache), true).unwrap_err().to_string();
-    assert!(err.contains("not in the cache") && err.contains("network is off"), "{err}");
+    assert_eq!(
+        loaded.encode("the cat sat down", false).unwrap(),
+        tk.encode("the cat sat down", false).unwrap()
+    );
+    let err = hub_file("seq-rs/other", "tokenizer.json", Some(&cache), true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not in the cache") && err.contains("network is off"),
+        "{err}"
+    );
 }
 
 #[test]
 fn word_vectors_in_every_format_fill_the_embedding() {
     let dir = temp_dir("vectors");
-    let words = [("the", [0.5f32, -1.0]), ("cat", [2.0, 0.25]), ("zebra", [9.0, 9.0])];
-    let glove: String = words.iter().map(|(w, v)| format!("{w} {} {}\n", v[0], v[1])).collect();
+    let words = [
+        ("the", [0.5f32, -1.0]),
+        ("cat", [2.0, 0.25]),
+        ("zebra", [9.0, 9.0]),
+    ];
+    let glove: String = words
+        .iter()
+        .map(|(w, v)| format!("{w} {} {}\n", v[0], v[1]))
+        .collect();
     std::fs::write(dir.join("g.txt"), &glove).unwrap();
     std::fs::write(dir.join("w.txt"), format!("3 2\n{glove}")).unwrap();
     let mut bin = b"3 2\n".to_vec();
@@ -53,7 +75,11 @@ fn word_vectors_in_every_format_fill_the_embedding() {
     }
     std::fs::write(dir.join("w.bin"), &bin).unwrap();
     let tk = tokenizer();
-    for (file, format) in [("g.txt", VectorFormat::Glove), ("w.txt", VectorFormat::Word2VecText), ("w.bin", VectorFormat::Word2VecBinary)] {
+    for (file, format) in [
+        ("g.txt", VectorFormat::Glove),
+        ("w.txt", VectorFormat::Word2VecText),
+        ("w.bin", VectorFormat::Word2VecBinary),
+    ] {
         let vectors = read_vectors(&dir.join(file), format).unwrap();
         assert_eq!(vectors["cat"], vec![2.0, 0.25], "{file}");
         let p = pretrained_embeddings(&dir.join(file), format, &tk, Unknown::Zero).unwrap();
@@ -64,11 +90,22 @@ fn word_vectors_in_every_format_fill_the_embedding() {
         assert_eq!(w[cat], vec![2.0, 0.25]);
         assert_eq!(w[0], vec![0.0, 0.0]);
     }
-    let random = pretrained_embeddings(&dir.join("g.txt"), VectorFormat::Glove, &tk, Unknown::Random { scale: 0.1, seed: 1 }).unwrap();
+    let random = pretrained_embeddings(
+        &dir.join("g.txt"),
+        VectorFormat::Glove,
+        &tk,
+        Unknown::Random {
+            scale: 0.1,
+            seed: 1,
+        },
+    )
+    .unwrap();
     let dog = tk.token_to_id("dog").unwrap() as usize;
     let row = &random.weights.to_vec2::<f32>().unwrap()[dog];
     assert!(row.iter().all(|v| v.abs() <= 0.1) && row.iter().any(|v| *v != 0.0));
     std::fs::write(dir.join("bad.txt"), "the 1 2\ncat 1 x\n").unwrap();
-    let err = read_vectors(&dir.join("bad.txt"), VectorFormat::Glove).unwrap_err().to_string();
+    let err = read_vectors(&dir.join("bad.txt"), VectorFormat::Glove)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bad.txt:2:3"), "{err}");
 }

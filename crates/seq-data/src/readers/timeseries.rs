@@ -188,7 +188,11 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
         Missing::Interpolate => report.filled = fill(&times, &mut rows, true),
     }
     if let Some(c) = (0..names.len()).find(|&c| rows.iter().any(|r| r[c].is_nan())) {
-        return Err(Error::Config(format!("{}: column {:?} has no value to fill from", path.display(), names[c])));
+        return Err(Error::Config(format!(
+            "{}: column {:?} has no value to fill from",
+            path.display(),
+            names[c]
+        )));
     }
     report.step = most_common_step(&times);
     report.gaps = gaps(&times, report.step);
