@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
-use seq::core::{gradcheck, Params, Result, Rng};
+use seq::core::{gradcheck, Params, Result};
 
 /// Fresh f64 parameters on the CPU and a builder for them.
 pub fn params(seed: u64) -> (Params, VarBuilder<'static>) {
@@ -13,10 +13,7 @@ pub fn params(seed: u64) -> (Params, VarBuilder<'static>) {
 
 /// A standard normal f64 input variable of shape `dims`.
 pub fn input(seed: u64, dims: &[usize]) -> Var {
-    let mut rng = Rng::new(seed);
-    let n = dims.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-    Var::from_tensor(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap()
+    Var::from_tensor(&seq::core::testing::randn(seed, dims).unwrap()).unwrap()
 }
 
 /// Asserts that `f`'s gradients match finite differences for every

@@ -64,13 +64,17 @@ fn every_library_warns_on_missing_docs() {
 
 #[test]
 fn no_stubs_left_in_code() {
-    let stubs = ["todo!(", "unimplemented!(", "dbg!("];
+    // Spelled in pieces so that this file does not match itself.
+    let stubs = [
+        ["todo", "!("].concat(),
+        ["unimplemented", "!("].concat(),
+        ["dbg", "!("].concat(),
+    ];
     let bad: Vec<String> = rust_files()
         .into_iter()
-        .filter(|p| !p.ends_with("xtask/src/tidy.rs"))
         .filter_map(|p| {
             let text = std::fs::read_to_string(&p).unwrap_or_default();
-            let hit = stubs.iter().find(|s| text.contains(*s))?;
+            let hit = stubs.iter().find(|s| text.contains(s.as_str()))?;
             Some(format!("{} ({hit})", relative(&p)))
         })
         .collect();

@@ -5,25 +5,14 @@ use seq_conv::{
     AvgPool1d, Conv1d, Conv1dConfig, GlobalAvgPool1d, GlobalMaxPool1d, MaxPool1d, Padding,
     Pool1dConfig, TemporalBlock, TemporalBlockConfig,
 };
-use seq_core::{Mode, Module, Params, Result, Rng, Seq};
+use seq_core::{Mode, Module, Params, Result, Seq};
 
 fn normal(seed: u64, dims: &[usize]) -> Tensor {
-    let mut rng = Rng::new(seed);
-    let v: Vec<f64> = (0..dims.iter().product()).map(|_| rng.normal()).collect();
-    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+    seq_core::testing::randn(seed, dims).unwrap()
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
+    seq_core::testing::max_abs_diff(a, b).unwrap()
 }
 
 fn conv(cfg: Conv1dConfig) -> Conv1d {

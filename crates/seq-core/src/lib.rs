@@ -13,6 +13,7 @@
 //! - [`set_flush_denormals`]: subnormal floats flushed to zero (on by
 //!   default), so long recurrent chains do not crawl.
 //! - [`pool`]: mean, max and last over the real steps of padded sequences.
+//! - [`testing`]: seeded random tensors and tensor differences for tests.
 //! - [`gradcheck`]: finite differences against candle's backward, public as
 //!   PyTorch's is.
 //!
@@ -37,6 +38,7 @@ pub mod pool;
 pub mod rng;
 mod seq;
 mod sequential;
+pub mod testing;
 
 pub use activation::{softmax, Activation};
 pub use denormals::{ensure_flush_denormals, flush_denormals, set_flush_denormals};

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainerBuilder};
-use tokenizers::models::TrainerWrapper;
+use tokenizers::models::{ModelWrapper, TrainerWrapper};
 use tokenizers::normalizers::{Lowercase, Replace, Sequence};
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
-use tokenizers::{AddedToken, NormalizerWrapper, SplitDelimiterBehavior};
+use tokenizers::{AddedToken, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior};
 
 use crate::{Error, Result, Standardize};
 
@@ -72,11 +72,13 @@ impl Tokenizer {
             .unk_token(UNK.into())
             .build()
             .map_err(tk_err)?;
-        let mut tk = tokenizers::Tokenizer::new(model);
-        tk.with_normalizer(normalizer(config.standardize)?)
-            .map_err(tk_err)?;
-        tk.with_pre_tokenizer(Some(WhitespaceSplit));
-        Self::train_word_level(tk, texts, config)
+        Self::train(
+            model,
+            WhitespaceSplit,
+            word_level_trainer(config)?,
+            texts,
+            config,
+        )
     }
 
     /// A character-level vocabulary trained on `texts` (for character
@@ -89,34 +91,13 @@ impl Tokenizer {
             .unk_token(UNK.into())
             .build()
             .map_err(tk_err)?;
-        let mut tk = tokenizers::Tokenizer::new(model);
-        tk.with_normalizer(normalizer(config.standardize)?)
-            .map_err(tk_err)?;
-        let split = Split::new(
+        let chars = Split::new(
             SplitPattern::Regex("(?s).".into()),
             SplitDelimiterBehavior::Isolated,
             false,
         )
         .map_err(tk_err)?;
-        tk.with_pre_tokenizer(Some(split));
-        Self::train_word_level(tk, texts, config)
-    }
-
-    fn train_word_level<'a>(
-        mut tk: tokenizers::Tokenizer,
-        texts: impl Iterator<Item = &'a str> + Send,
-        config: VocabConfig,
-    ) -> Result<Self> {
-        let trainer = WordLevelTrainerBuilder::default()
-            .min_frequency(config.min_frequency)
-            .vocab_size(config.max_size)
-            .show_progress(false)
-            .special_tokens(specials())
-            .build()
-            .map_err(tk_err)?;
-        let mut trainer = TrainerWrapper::from(trainer);
-        tk.train(&mut trainer, texts).map_err(tk_err)?;
-        Self::checked(tk)
+        Self::train(model, chars, word_level_trainer(config)?, texts, config)
     }
 
     /// A byte-pair-encoding vocabulary (Sennrich et al., 2016) of at most
@@ -129,19 +110,35 @@ impl Tokenizer {
             .unk_token(UNK.into())
             .build()
             .map_err(tk_err)?;
-        let mut tk = tokenizers::Tokenizer::new(model);
-        tk.with_normalizer(normalizer(config.standardize)?)
-            .map_err(tk_err)?;
-        tk.with_pre_tokenizer(Some(WhitespaceSplit));
         let trainer = BpeTrainerBuilder::new()
             .vocab_size(config.max_size)
             .min_frequency(config.min_frequency)
             .show_progress(false)
             .special_tokens(specials())
             .build();
-        let mut trainer = TrainerWrapper::from(trainer);
+        Self::train(model, WhitespaceSplit, trainer.into(), texts, config)
+    }
+
+    /// A tokenizer of `model` after `config`'s standardisation and
+    /// `pre_tokenizer`, its vocabulary trained on `texts` by `trainer`.
+    fn train<'a>(
+        model: impl Into<ModelWrapper>,
+        pre_tokenizer: impl Into<PreTokenizerWrapper>,
+        mut trainer: TrainerWrapper,
+        texts: impl Iterator<Item = &'a str> + Send,
+        config: VocabConfig,
+    ) -> Result<Self> {
+        let mut tk = tokenizers::Tokenizer::new(model);
+        tk.with_normalizer(normalizer(config.standardize)?)
+            .map_err(tk_err)?;
+        tk.with_pre_tokenizer(Some(pre_tokenizer.into()));
         tk.train(&mut trainer, texts).map_err(tk_err)?;
-        Self::checked(tk)
+        for (id, t) in [PAD, UNK, BOS, EOS].iter().enumerate() {
+            if tk.token_to_id(t) != Some(id as u32) {
+                return Err(Error::Tokenizer(format!("{t} did not get id {id}")));
+            }
+        }
+        Ok(Tokenizer { inner: tk })
     }
 
     /// Loads any `tokenizer.json`.
@@ -158,16 +155,6 @@ impl Tokenizer {
             .save(&tmp, false)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, path).map_err(Error::io(path))
-    }
-
-    /// Checks that the special tokens have seq's ids.
-    fn checked(tk: tokenizers::Tokenizer) -> Result<Self> {
-        for (id, t) in [PAD, UNK, BOS, EOS].iter().enumerate() {
-            if tk.token_to_id(t) != Some(id as u32) {
-                return Err(Error::Tokenizer(format!("{t} did not get id {id}")));
-            }
-        }
-        Ok(Tokenizer { inner: tk })
     }
 
     /// The ids of `text`; with `bos_eos`, wrapped in `[BOS]` ... `[EOS]`.
@@ -215,6 +202,17 @@ impl Tokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+}
+
+fn word_level_trainer(config: VocabConfig) -> Result<TrainerWrapper> {
+    let trainer = WordLevelTrainerBuilder::default()
+        .min_frequency(config.min_frequency)
+        .vocab_size(config.max_size)
+        .show_progress(false)
+        .special_tokens(specials())
+        .build()
+        .map_err(tk_err)?;
+    Ok(trainer.into())
 }
 
 fn normalizer(s: Standardize) -> Result<Option<NormalizerWrapper>> {

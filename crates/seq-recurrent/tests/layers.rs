@@ -2,29 +2,18 @@
 //! handling, and clear errors for bad input.
 
 use candle_core::{DType, Device, IndexOp, Tensor};
-use seq_core::{Activation, Mode, Params, Result, Rng, Seq};
+use seq_core::{Activation, Mode, Params, Result, Seq};
 use seq_recurrent::{
     Cell, CellConfig, CellKind, GruCell, Lstm, LstmCell, Recurrent, RecurrentConfig, Rnn, RnnCell,
     RnnCellConfig, State,
 };
 
 fn normal(seed: u64, dims: &[usize]) -> Tensor {
-    let mut rng = Rng::new(seed);
-    let v: Vec<f64> = (0..dims.iter().product()).map(|_| rng.normal()).collect();
-    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+    seq_core::testing::randn(seed, dims).unwrap()
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
+    seq_core::testing::max_abs_diff(a, b).unwrap()
 }
 
 /// A one-layer layer and a cell built from the same parameters agree step

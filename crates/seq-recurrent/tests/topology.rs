@@ -1,29 +1,18 @@
 //! The RNN topologies of the course: one-to-one, one-to-many, many-to-one,
 //! many-to-many with equal and unequal lengths.
 
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use seq_core::{Linear, LinearConfig, Mode, Module, Params, Result, Rng, Seq};
 use seq_recurrent::topology::{self, last_layer_state, ManyToOne, Readout, Seq2Seq, Seq2SeqConfig};
 use seq_recurrent::{Gru, Lstm, Recurrent, RecurrentConfig};
 
 fn normal(seed: u64, dims: &[usize]) -> Tensor {
-    let mut rng = Rng::new(seed);
-    let v: Vec<f64> = (0..dims.iter().product()).map(|_| rng.normal()).collect();
-    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+    seq_core::testing::randn(seed, dims).unwrap()
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
+    seq_core::testing::max_abs_diff(a, b).unwrap()
 }
 
 fn gru(seed: u64, i: usize, h: usize) -> (Params, Gru) {
@@ -185,12 +174,8 @@ fn many_to_many_with_unequal_lengths_learns_to_reverse() -> Result<()> {
             })
             .collect();
         let logits = model.forward(&pad(&src)?, &pad(&tgt_in)?, Mode::Train)?; // [32, T, 8]
-        let (b, t, v) = logits.dims3()?;
-        let targets = pad(&tgt_out)?.flatten_all()?;
-        let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, v))?, D::Minus1)?;
-        let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-        let real = targets.ne(0u32)?.to_dtype(DType::F32)?;
-        let loss = (picked.mul(&real)?.sum_all()? / real.sum_all()?)?.neg()?;
+                                                                               // Cross-entropy over the real target tokens (id 0 is padding).
+        let loss = seq_train::loss::cross_entropy(&logits, &pad(&tgt_out)?, Some(0), 0.0)?;
         opt.backward_step(&loss)?;
     }
     let src = sample(50);

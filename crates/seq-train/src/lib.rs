@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod clip;
 mod early_stopping;
 mod error;
+mod history;
 mod log;
 pub mod loss;
 pub mod metrics;
@@ -30,7 +31,8 @@ mod trainer;
 
 pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
+pub use history::{History, Record};
 pub use log::write_all as write_logs;
 pub use optim::{Optim, Optimizer, OptimizerConfig};
 pub use schedule::Schedule;
-pub use trainer::{History, Record, StepEvent, Task, Trainer, TrainerConfig};
+pub use trainer::{StepEvent, Task, Trainer, TrainerConfig};
