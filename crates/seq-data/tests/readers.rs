@@ -97,6 +97,10 @@ fn interpolation_is_linear_in_time() {
     .unwrap();
     assert_eq!(s.values, vec![vec![1.0], vec![3.0], vec![7.0]]);
     assert_eq!(s.report.gaps.len(), 1);
+    // On an hourly grid the gap at 02:00 is filled halfway between 3 and 7.
+    let r = s.resample(3600).unwrap();
+    assert_eq!(r.values, vec![vec![1.0], vec![3.0], vec![5.0], vec![7.0]]);
+    assert_eq!(r.times[2] - r.times[1], 3600);
 }
 
 #[test]

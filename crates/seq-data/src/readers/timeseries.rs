@@ -72,6 +72,54 @@ pub struct TimeSeries {
     pub report: SeriesReport,
 }
 
+impl TimeSeries {
+    /// The series on a regular grid of `step` seconds from its first to its
+    /// last timestamp, rows in the gaps filled by linear interpolation in
+    /// time (windows of a fixed number of rows then span a fixed time).
+    pub fn resample(&self, step: i64) -> Result<TimeSeries> {
+        let (Some(&first), Some(&last)) = (self.times.first(), self.times.last()) else {
+            return Err(Error::Config("resample: an empty series".into()));
+        };
+        if step <= 0 {
+            return Err(Error::Config(format!(
+                "resample: the step must be positive, got {step}"
+            )));
+        }
+        let times: Vec<i64> = (0..=(last - first) / step)
+            .map(|k| first + k * step)
+            .collect();
+        let mut values = Vec::with_capacity(times.len());
+        let mut j = 0; // self.times[j] <= t < self.times[j + 1]
+        for &t in &times {
+            while j + 1 < self.times.len() && self.times[j + 1] <= t {
+                j += 1;
+            }
+            let row = if self.times[j] == t || j + 1 == self.times.len() {
+                self.values[j].clone()
+            } else {
+                let w = (t - self.times[j]) as f64 / (self.times[j + 1] - self.times[j]) as f64;
+                self.values[j]
+                    .iter()
+                    .zip(&self.values[j + 1])
+                    .map(|(a, b)| a + w * (b - a))
+                    .collect()
+            };
+            values.push(row);
+        }
+        let report = SeriesReport {
+            step,
+            gaps: Vec::new(),
+            ..self.report.clone()
+        };
+        Ok(TimeSeries {
+            times,
+            columns: self.columns.clone(),
+            values,
+            report,
+        })
+    }
+}
+
 /// Reads a CSV time series; see [`SeriesOptions`] and [`Missing`].
 pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
     let mut table = Table::open(path, b',')?;
