@@ -5,8 +5,11 @@ use crate::step;
 
 /// Runs every benchmark in `benches/`.
 pub fn run() -> Result<(), String> {
-    step::cargo(
-        "bench recurrent",
-        &["bench", "-p", "seq", "--bench", "recurrent"],
-    )
+    for bench in ["recurrent", "data"] {
+        step::cargo(
+            &format!("bench {bench}"),
+            &["bench", "-p", "seq", "--bench", bench],
+        )?;
+    }
+    Ok(())
 }
