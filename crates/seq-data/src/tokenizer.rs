@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use tokenizers::decoders::fuse::Fuse;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
@@ -97,7 +98,10 @@ impl Tokenizer {
             false,
         )
         .map_err(tk_err)?;
-        Self::train(model, chars, word_level_trainer(config)?, texts, config)
+        let mut tk = Self::train(model, chars, word_level_trainer(config)?, texts, config)?;
+        // Characters decode back to back, not joined by spaces.
+        tk.inner.with_decoder(Some(Fuse::new()));
+        Ok(tk)
     }
 
     /// A byte-pair-encoding vocabulary (Sennrich et al., 2016) of at most

@@ -76,6 +76,12 @@ fn character_level_and_bpe_tokenizers() {
     let ids = chars.encode("Hi, you!", false).unwrap();
     assert_eq!(ids.len(), 8);
     assert_eq!(chars.tokens("ab c").unwrap(), vec!["a", "b", " ", "c"]);
+    assert_eq!(
+        chars
+            .decode(&chars.encode("Hi, you!", false).unwrap())
+            .unwrap(),
+        "Hi, you!"
+    );
     let bpe = Tokenizer::bpe(
         texts.iter().map(String::as_str),
         VocabConfig {
