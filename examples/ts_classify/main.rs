@@ -27,8 +27,8 @@ usage: cargo run --release --example ts_classify -- [options]
   --dir PATH       folder of NAME_TRAIN.ts / NAME_TEST.ts files [data/ucr]
   --sets A,B       which sets [GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels]
   --model NAME     fcn or lstm [fcn]
-  --epochs N       epochs per set [150]
-  --lr F           AdamW learning rate [0.003]
+  --epochs N       epochs per set [300]
+  --lr F           AdamW learning rate [0.001]
   --seed N         seed [0]
   --out DIR        results and curves [runs/ts_classify/MODEL]
   --smoke          a tiny run in seconds (used by `cargo xtask check`)
@@ -64,8 +64,8 @@ fn parse_args() -> Result<Args, String> {
         dir: "data/ucr".into(),
         sets: sets.iter().map(|s| s.to_string()).collect(),
         model: "fcn".into(),
-        epochs: 150,
-        lr: 3e-3,
+        epochs: 300,
+        lr: 1e-3,
         seed: 0,
         out: None,
         smoke: false,
