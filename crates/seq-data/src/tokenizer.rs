@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use tokenizers::decoders::fuse::Fuse;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
@@ -105,7 +106,9 @@ impl Tokenizer {
     }
 
     /// A byte-pair-encoding vocabulary (Sennrich et al., 2016) of at most
-    /// `config.max_size` tokens trained on `texts`.
+    /// `config.max_size` tokens trained on `texts`. Words are split at
+    /// whitespace and each starts with `▁` (SentencePiece's metaspace), so
+    /// [`Tokenizer::decode`] puts the spaces back where they were.
     pub fn bpe<'a>(
         texts: impl Iterator<Item = &'a str> + Send,
         config: VocabConfig,
@@ -120,7 +123,10 @@ impl Tokenizer {
             .show_progress(false)
             .special_tokens(specials())
             .build();
-        Self::train(model, WhitespaceSplit, trainer.into(), texts, config)
+        let words = Metaspace::new('▁', PrependScheme::Always, true);
+        let mut tk = Self::train(model, words.clone(), trainer.into(), texts, config)?;
+        tk.inner.with_decoder(Some(words));
+        Ok(tk)
     }
 
     /// A tokenizer of `model` after `config`'s standardisation and

@@ -97,7 +97,11 @@ fn character_level_and_bpe_tokenizers() {
         "BPE has no unknown pieces for known letters"
     );
     assert_eq!(
-        bpe.decode(&ids).unwrap().replace(' ', ""),
-        "anunforgettableperformance"
+        bpe.decode(&ids).unwrap(),
+        "an unforgettable performance",
+        "word boundaries survive subword pieces"
     );
+    let rare = bpe.encode("zxq unforgettably", false).unwrap();
+    assert!(rare.len() > 2, "rare words split into pieces");
+    assert_eq!(bpe.decode(&rare).unwrap(), "zxq unforgettably");
 }
