@@ -7,5 +7,5 @@ mod windows;
 
 pub use batch::{Batcher, BatcherConfig};
 pub use pad::{pad_sequences, Padded, Side};
-pub use split::split_indices;
+pub use split::{split_indices, split_stratified};
 pub use windows::{Normalizer, Windows};

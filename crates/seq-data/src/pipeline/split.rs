@@ -32,6 +32,31 @@ pub fn split_indices(n: usize, fractions: &[f64], seed: u64) -> Result<Vec<Vec<u
     Ok(parts)
 }
 
+/// [`split_indices`] within each class, so that every part keeps the
+/// classes' proportions (scikit-learn's `stratify=`): `labels[i]` is the
+/// class of item `i`; each part lists its items in ascending order.
+pub fn split_stratified(labels: &[usize], fractions: &[f64], seed: u64) -> Result<Vec<Vec<usize>>> {
+    let classes = labels.iter().max().map_or(0, |&m| m + 1);
+    let mut members = vec![Vec::new(); classes];
+    for (i, &l) in labels.iter().enumerate() {
+        members[l].push(i);
+    }
+    let mut parts = vec![Vec::new(); fractions.len()];
+    for (c, items) in members.iter().enumerate() {
+        let within = split_indices(items.len(), fractions, seed.wrapping_add(c as u64))?;
+        for (part, idx) in parts.iter_mut().zip(within) {
+            part.extend(idx.into_iter().map(|j| items[j]));
+        }
+    }
+    if classes == 0 {
+        split_indices(0, fractions, seed)?; // the fractions are still checked
+    }
+    for part in &mut parts {
+        part.sort_unstable();
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +73,29 @@ mod tests {
         assert_eq!(all, (0..103).collect::<Vec<_>>());
         assert_eq!(parts, split_indices(103, &[0.8, 0.1, 0.1], 5).unwrap());
         assert!(split_indices(10, &[0.5, 0.6], 0).is_err());
+    }
+
+    #[test]
+    fn stratified_parts_keep_each_class_proportion() {
+        // 60 of class 0, 30 of class 1, 10 of class 2, interleaved.
+        let labels: Vec<usize> = (0..100)
+            .map(|i| match i % 10 {
+                0..=5 => 0,
+                6..=8 => 1,
+                _ => 2,
+            })
+            .collect();
+        let parts = split_stratified(&labels, &[0.7, 0.1, 0.2], 3).unwrap();
+        let count = |part: &[usize], c: usize| part.iter().filter(|&&i| labels[i] == c).count();
+        let counts: Vec<Vec<usize>> = parts
+            .iter()
+            .map(|p| (0..3).map(|c| count(p, c)).collect())
+            .collect();
+        assert_eq!(counts, vec![vec![42, 21, 7], vec![6, 3, 1], vec![12, 6, 2]]);
+        let mut all = parts.concat();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert!(split_stratified(&labels, &[0.5, 0.6], 0).is_err());
+        assert!(split_stratified(&[], &[0.5, 0.6], 0).is_err());
     }
 }

@@ -1,0 +1,224 @@
+//! The two translators, trained by teacher forcing: the Transformer
+//! encoder-decoder (Vaswani et al., 2017) and a GRU encoder-decoder (Cho et
+//! al., 2014) for comparison; their decoding, greedy or beam search.
+
+use std::str::FromStr;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+use seq::attention::{
+    TransformerConfig, TransformerLayerConfig, TransformerSeq2Seq, TransformerSeq2SeqConfig,
+};
+use seq::core::{Mode, Result};
+use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
+use seq::recurrent::topology::{Seq2Seq, Seq2SeqConfig};
+use seq::train::{loss, Task};
+
+/// `[BOS]` and `[EOS]` in seq's tokenizers.
+pub const BOS: u32 = 2;
+pub const EOS: u32 = 3;
+
+/// Which translator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Transformer,
+    Gru,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Transformer => "transformer",
+            Kind::Gru => "gru",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "transformer" => Ok(Kind::Transformer),
+            "gru" => Ok(Kind::Gru),
+            other => Err(format!("unknown model {other:?}; transformer or gru")),
+        }
+    }
+}
+
+/// Sizes shared by both translators.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub src_vocab: usize,
+    pub tgt_vocab: usize,
+    /// `d_model` of the Transformer, word vectors of the GRU.
+    pub width: usize,
+    pub dropout: f64,
+    pub label_smoothing: f64,
+}
+
+/// Source ids `[batch, S]`, decoder inputs `[batch, T]` (`[BOS]` then the
+/// target) and outputs `[batch, T]` (the target then `[EOS]`), 0 = padding.
+pub struct PairBatch {
+    pub src: Tensor,
+    pub tgt_in: Tensor,
+    pub tgt_out: Tensor,
+}
+
+/// Pairs of id sequences as batches of about `size`, bucketed by source length.
+pub fn pair_batches(
+    src: &[Vec<u32>],
+    tgt: &[Vec<u32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<PairBatch>> {
+    let lengths: Vec<usize> = src.iter().map(Vec::len).collect();
+    let config = BatcherConfig {
+        bucket: 8,
+        prefetch: 0,
+        ..BatcherConfig::new(size)
+    };
+    let pad = |seqs: Vec<Vec<u32>>| -> Result<Tensor> {
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0);
+        Ok(Tensor::from_vec(p.ids, (p.batch, p.time), device)?)
+    };
+    Batcher::new(config)
+        .plan(&lengths, 0)
+        .iter()
+        .map(|rows| {
+            let pick = |f: &dyn Fn(&[u32]) -> Vec<u32>| -> Vec<Vec<u32>> {
+                rows.iter().map(|&i| f(&tgt[i])).collect()
+            };
+            Ok(PairBatch {
+                src: pad(rows.iter().map(|&i| src[i].clone()).collect())?,
+                tgt_in: pad(pick(&|t| [&[BOS], t].concat()))?,
+                tgt_out: pad(pick(&|t| [t, &[EOS]].concat()))?,
+            })
+        })
+        .collect()
+}
+
+/// A translator of either kind.
+pub enum Translator {
+    Transformer(TransformerSeq2Seq, f64),
+    Gru(Seq2Seq, f64),
+}
+
+impl Translator {
+    /// The Transformer: 3 + 3 pre-norm layers, 4 heads, feed-forward 4x
+    /// wide; or the GRU: one layer each side, hidden 2x `width`.
+    pub fn new(kind: Kind, s: Sizes, vb: VarBuilder) -> Result<Self> {
+        Ok(match kind {
+            Kind::Transformer => {
+                let mut layer =
+                    TransformerLayerConfig::new(s.width, 4).with_feedforward(4 * s.width);
+                (layer.dropout, layer.norm_first) = (s.dropout, true);
+                let transformer = TransformerConfig {
+                    layer,
+                    ..TransformerConfig::new(s.width, 4).with_layers(3, 3)
+                };
+                let config = TransformerSeq2SeqConfig {
+                    src_vocab: s.src_vocab,
+                    tgt_vocab: s.tgt_vocab,
+                    transformer,
+                    max_len: 256,
+                };
+                Translator::Transformer(TransformerSeq2Seq::new(config, vb)?, s.label_smoothing)
+            }
+            Kind::Gru => {
+                let mut config = Seq2SeqConfig::new(s.src_vocab, s.tgt_vocab, s.width, 2 * s.width);
+                config.dropout = s.dropout;
+                Translator::Gru(Seq2Seq::new(config, vb)?, s.label_smoothing)
+            }
+        })
+    }
+
+    /// Teacher forcing: logits `[batch, T, tgt_vocab]`.
+    fn logits(&self, b: &PairBatch, mode: Mode) -> Result<Tensor> {
+        match self {
+            Translator::Transformer(m, _) => Ok(m.forward(&b.src, &b.tgt_in, mode)?.0),
+            Translator::Gru(m, _) => m.forward(&b.src, &b.tgt_in, mode),
+        }
+    }
+
+    /// Translations of `sources` (ids without `[BOS]`/`[EOS]`), 64 at a
+    /// time: beam search of `beam` (Transformer, `beam > 1`) or greedy.
+    pub fn translate(
+        &self,
+        sources: &[Vec<u32>],
+        beam: usize,
+        device: &Device,
+    ) -> Result<Vec<Vec<u32>>> {
+        let mut out = Vec::with_capacity(sources.len());
+        for chunk in sources.chunks(64) {
+            let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0);
+            let src = Tensor::from_vec(p.ids, (p.batch, p.time), device)?;
+            let max_len = 2 * p.time + 10;
+            match self {
+                Translator::Transformer(m, _) if beam > 1 => out.extend(
+                    m.beam(&src, BOS, EOS, max_len, beam, 0.6)?
+                        .into_iter()
+                        .map(|h| h.tokens),
+                ),
+                Translator::Transformer(m, _) => out.extend(
+                    m.greedy(&src, BOS, EOS, max_len, true)?
+                        .into_iter()
+                        .map(|h| h.tokens),
+                ),
+                Translator::Gru(m, _) => out.extend(m.greedy(&src, BOS, EOS, max_len)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last decoder layer's cross-attention, averaged over the heads,
+    /// while it reads `[BOS] + target` for `source`: `[target + 1][source]`
+    /// (row `t` is the step that predicts target token `t`, or `[EOS]`).
+    /// `None` for the GRU, which has no attention.
+    pub fn cross_attention(
+        &self,
+        source: &[u32],
+        target: &[u32],
+        device: &Device,
+    ) -> Result<Option<Vec<Vec<f32>>>> {
+        let Translator::Transformer(m, _) = self else {
+            return Ok(None);
+        };
+        let src = Tensor::from_vec(source.to_vec(), (1, source.len()), device)?;
+        let tgt_in = [&[BOS], target].concat();
+        let tgt_in = Tensor::from_vec(tgt_in.clone(), (1, tgt_in.len()), device)?;
+        let (_, weights) = m.forward(&src, &tgt_in, Mode::Eval)?;
+        let Some(last) = weights.decoder.last() else {
+            return Ok(None);
+        };
+        let w = last.cross_attn.mean(1)?.squeeze(0)?; // [T, S]
+        Ok(Some(w.to_dtype(DType::F32)?.to_vec2()?))
+    }
+}
+
+impl Task<PairBatch> for Translator {
+    fn loss(&self, b: &PairBatch, mode: Mode) -> Result<Tensor> {
+        let smoothing = match self {
+            Translator::Transformer(_, s) | Translator::Gru(_, s) => *s,
+        };
+        loss::cross_entropy(&self.logits(b, mode)?, &b.tgt_out, Some(0), smoothing)
+    }
+
+    /// `token_accuracy`: next tokens right under teacher forcing, padding left out.
+    fn metrics(&self, batches: &[PairBatch]) -> Result<Vec<(String, f64)>> {
+        let (mut right, mut total) = (0.0, 0.0);
+        for b in batches {
+            let predicted = self.logits(b, Mode::Eval)?.argmax(D::Minus1)?; // [batch, T]
+            let real = b.tgt_out.ne(0u32)?.to_dtype(DType::F32)?;
+            let hit = predicted.eq(&b.tgt_out)?.to_dtype(DType::F32)?;
+            right += (hit * &real)?.sum_all()?.to_scalar::<f32>()? as f64;
+            total += real.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+        Ok(vec![("token_accuracy".into(), right / total.max(1.0))])
+    }
+
+    fn size(&self, b: &PairBatch) -> usize {
+        b.src.dims()[0]
+    }
+}
