@@ -44,6 +44,8 @@ usage: cargo run --release --example sentiment -- [options]
   --embed N          word vector width [64]
   --hidden N         recurrent units per direction, or CNN filters per width [64]
   --dropout F        dropout on word vectors and features [0.3]
+  --bigrams N        with --model bag: also average vectors of word pairs hashed into
+                     N buckets (fastText) [0: words only]
   --seed N           seed of the weights, the split and the batch order [0]
   --predict TEXT     score TEXT with the model saved in --out (for --model), then exit
   --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
@@ -60,6 +62,7 @@ struct Args {
     embed: usize,
     hidden: usize,
     dropout: f64,
+    bigrams: usize,
     seed: u64,
     predict: Option<String>,
     smoke: bool,
@@ -80,16 +83,52 @@ fn parse_args() -> Result<Args, String> {
         embed: cli.get("--embed", 64usize)?.max(1),
         hidden: cli.get("--hidden", 64usize)?.max(1),
         dropout: cli.get("--dropout", 0.3)?,
+        bigrams: cli.get("--bigrams", 0)?,
         seed: cli.get("--seed", 0)?,
         predict: cli.optional("--predict")?,
         smoke: cli.switch("--smoke"),
     };
     cli.finish()?;
+    if args.bigrams > 0 && args.model != Kind::Bag {
+        return Err(
+            "--bigrams goes with --model bag: word pairs have no place in a sequence".into(),
+        );
+    }
     Ok(args)
 }
 
 /// Reviews are cut to this many words (the longest shipped one has 53).
 const MAX_LEN: usize = 64;
+
+/// The word ids of a review, cut to [`MAX_LEN`] (an empty review reads as
+/// one unknown word); with `bigrams` buckets, followed by the ids of its
+/// word pairs, hashed into `vocab..vocab + bigrams` (fastText's bigrams,
+/// Joulin et al. 2017).
+fn review_ids(tokenizer: &Tokenizer, text: &str, bigrams: usize) -> Result<Vec<u32>, Error> {
+    let mut ids = tokenizer.encode(text, false)?;
+    ids.truncate(MAX_LEN);
+    if ids.is_empty() {
+        ids.push(1);
+    }
+    if bigrams > 0 {
+        let vocab = tokenizer.vocab_size() as u64;
+        let pairs: Vec<u32> = ids
+            .windows(2)
+            .map(|w| {
+                // FNV-1a over the two ids.
+                let h = w
+                    .iter()
+                    .flat_map(|id| id.to_le_bytes())
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                    });
+                (vocab + h % bigrams as u64) as u32
+            })
+            .collect();
+        ids.extend(pairs);
+    }
+    Ok(ids)
+}
 
 fn main() {
     common::main("sentiment", || run(parse_args()?))
@@ -146,14 +185,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     )?;
     let encode = |rows: &[Labelled], idx: &[usize]| -> Result<Vec<Vec<u32>>, Error> {
         idx.iter()
-            .map(|&i| {
-                let mut ids = tokenizer.encode(&rows[i].text, false)?;
-                ids.truncate(MAX_LEN);
-                if ids.is_empty() {
-                    ids.push(1); // an empty review reads as one unknown word
-                }
-                Ok(ids)
-            })
+            .map(|&i| review_ids(&tokenizer, &rows[i].text, args.bigrams))
             .collect()
     };
     let pick =
@@ -184,7 +216,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let params = Params::new(args.seed);
     let config = EncoderConfig {
         kind: args.model,
-        vocab: tokenizer.vocab_size(),
+        vocab: tokenizer.vocab_size() + args.bigrams,
         embed: args.embed,
         hidden: args.hidden,
         dropout: args.dropout,
@@ -214,7 +246,9 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
 
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
-    std::fs::write(out.join("config.json"), config.to_json().to_string())?;
+    let mut saved = config.to_json();
+    saved["bigrams"] = args.bigrams.into();
+    std::fs::write(out.join("config.json"), saved.to_string())?;
     write_results(
         &out,
         &serde_json::json!({
@@ -240,18 +274,15 @@ fn predict(args: &Args, text: &str, device: &Device) -> Result<(), Error> {
     let config_path = out.join("config.json");
     let config = std::fs::read_to_string(&config_path)
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
-    let config = serde_json::from_str(&config)
-        .map_err(|e| e.to_string())
-        .and_then(|v| EncoderConfig::from_json(&v))
-        .map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let saved: serde_json::Value =
+        serde_json::from_str(&config).map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let config =
+        EncoderConfig::from_json(&saved).map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let bigrams = saved["bigrams"].as_u64().unwrap_or(0) as usize;
     let params = Params::new(0);
     let model = Classifier::new(config, 2, params.var_builder(DType::F32, device))?;
     params.load(out.join("model.safetensors"))?;
-    let mut ids = tokenizer.encode(text, false)?;
-    ids.truncate(MAX_LEN);
-    if ids.is_empty() {
-        ids.push(1);
-    }
+    let ids = review_ids(&tokenizer, text, bigrams)?;
     let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
     let p = model.probabilities(&ids)?[0][1];
     println!(

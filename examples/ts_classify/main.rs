@@ -14,7 +14,8 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use seq::conv::{Conv1d, Conv1dConfig, Padding};
-use seq::core::{LayerNorm, LayerNormConfig, Linear, LinearConfig, Mode, Module, Params, Seq};
+use seq::core::pool::mean_over_time;
+use seq::core::{Linear, LinearConfig, Mode, Module, Params, Seq};
 use seq::data::readers::ucr::{read_ts, TsDataset};
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
@@ -150,13 +151,44 @@ fn batches(ds: &TsDataset) -> Result<Vec<Batch>, Error> {
         .collect()
 }
 
+/// Instance normalisation (Ulyanov et al., 2016): each channel of each
+/// series scaled to mean 0 and variance 1 over its real steps, then
+/// `weight * x + bias` per channel. Like the FCN's batch norm it
+/// standardises every channel over time, but per series, so a prediction
+/// never depends on the rest of the batch.
+struct InstanceNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl InstanceNorm {
+    fn new(channels: usize, vb: VarBuilder) -> seq::core::Result<Self> {
+        Ok(InstanceNorm {
+            weight: vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.0))?,
+            bias: vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.0))?,
+        })
+    }
+
+    /// `[batch, time, channels]` to the same, statistics over the real steps.
+    fn forward(&self, xs: &Seq) -> seq::core::Result<Tensor> {
+        let x = xs.values();
+        let mean = mean_over_time(x, xs.mask())?.unsqueeze(1)?; // [batch, 1, channels]
+        let centred = x.broadcast_sub(&mean)?;
+        let var = mean_over_time(&centred.sqr()?, xs.mask())?.unsqueeze(1)?;
+        let scaled = centred.broadcast_div(&var.affine(1.0, 1e-5)?.sqrt()?)?;
+        Ok(scaled
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
+    }
+}
+
 /// FCN: three convolutions (kernels 8, 5, 3; same padding) each followed by
-/// a normalisation over the channels and relu, global average pooling over
-/// the real steps, a linear classifier. (The original uses batch norm; a
-/// per-step layer norm keeps each series independent of its batch.)
+/// a normalisation and relu, global average pooling over the real steps, a
+/// linear classifier. (The original normalises with batch norm; here
+/// [`InstanceNorm`].)
 /// Or an LSTM read at each series' last real step.
 struct Classifier {
-    convs: Vec<(Conv1d, LayerNorm)>,
+    convs: Vec<(Conv1d, InstanceNorm)>,
     lstm: Option<Lstm>,
     head: Linear,
 }
@@ -180,10 +212,7 @@ impl Classifier {
                     Conv1dConfig::new(cin, cout, k).with_padding(Padding::Same),
                     vb.pp(format!("conv{i}")),
                 )?;
-                Ok((
-                    conv,
-                    LayerNorm::new(LayerNormConfig::new(cout), vb.pp(format!("norm{i}")))?,
-                ))
+                Ok((conv, InstanceNorm::new(cout, vb.pp(format!("norm{i}")))?))
             })
             .collect::<seq::core::Result<Vec<_>>>()?;
         Ok(Classifier {
@@ -203,7 +232,7 @@ impl Classifier {
                 let mut h = xs.clone();
                 for (conv, norm) in &self.convs {
                     let y = conv.forward(&h, mode)?;
-                    h = y.with_values(norm.apply(y.values())?.relu()?)?;
+                    h = y.with_values(norm.forward(&y)?.relu()?)?;
                 }
                 seq::core::pool::mean_over_time(h.values(), h.mask())?
             }
