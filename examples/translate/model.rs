@@ -105,7 +105,7 @@ pub enum Translator {
 }
 
 impl Translator {
-    /// The Transformer: 3 + 3 pre-norm layers, 4 heads, feed-forward 4x
+    /// The Transformer: 2 + 2 pre-norm layers, 4 heads, feed-forward 4x
     /// wide; or the GRU: one layer each side, hidden 2x `width`.
     pub fn new(kind: Kind, s: Sizes, vb: VarBuilder) -> Result<Self> {
         Ok(match kind {
@@ -115,7 +115,7 @@ impl Translator {
                 (layer.dropout, layer.norm_first) = (s.dropout, true);
                 let transformer = TransformerConfig {
                     layer,
-                    ..TransformerConfig::new(s.width, 4).with_layers(3, 3)
+                    ..TransformerConfig::new(s.width, 4).with_layers(2, 2)
                 };
                 let config = TransformerSeq2SeqConfig {
                     src_vocab: s.src_vocab,

@@ -35,11 +35,13 @@ usage: cargo run --release --example ts_classify -- [options]
   --smoke          a tiny run in seconds (used by `cargo xtask check`)
   -h, --help       this text";
 
-/// 1-NN Euclidean test accuracy from the archive's published tables.
+/// 1-NN Euclidean test accuracy: one minus the error rates the UCR archive
+/// (2018) publishes for these splits (0.087, 0.045, 0.200), which the
+/// shared data README rounds to 0.91, 0.96 and 0.80.
 const REFERENCE: [(&str, f64); 3] = [
-    ("GunPoint", 0.91),
-    ("ItalyPowerDemand", 0.96),
-    ("ArrowHead", 0.80),
+    ("GunPoint", 0.913),
+    ("ItalyPowerDemand", 0.955),
+    ("ArrowHead", 0.800),
 ];
 
 struct Args {
@@ -318,7 +320,7 @@ fn run(args: Args) -> Result<(), Error> {
         let reference = REFERENCE
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, r)| format!("{r:.2}"))
+            .map(|(_, r)| format!("{r:.3}"))
             .unwrap_or_else(|| "-".into());
         let secs = start.elapsed().as_secs_f64();
         println!(
