@@ -35,7 +35,8 @@ usage: cargo run --release --example classify -- [options]
   --debates PATH     debate statements, TSV with `speaker` and `statement` columns
                      [data/debates-2016.tsv]
   --tasks LIST       genre, speaker or both, comma-separated [genre,speaker]
-  --models LIST      encoders, comma-separated: cnn, lstm, bilstm, gru, bag, transformer [cnn,lstm]
+  --models LIST      encoders, comma-separated: cnn, lstm, bilstm, bilstm-max, gru, bag,
+                     transformer [cnn,lstm]
   --out DIR          results, confusion matrices and curves [runs/classify]
   --passage N        words per Brown passage [100]
   --max-len N        statements are cut to this many words [128]
@@ -75,7 +76,7 @@ fn list(s: String) -> Vec<String> {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP, &["--smoke"])?;
+    let mut cli = Cli::parse(HELP)?;
     let tasks = list(cli.get("--tasks", "genre,speaker".to_string())?);
     if let Some(t) = tasks.iter().find(|t| *t != "genre" && *t != "speaker") {
         return Err(format!("--tasks: unknown task {t:?}; genre or speaker"));
@@ -102,7 +103,7 @@ fn parse_args() -> Result<Args, String> {
         hidden: cli.get("--hidden", 64usize)?.max(1),
         dropout: cli.get("--dropout", 0.3)?,
         seed: cli.get("--seed", 0)?,
-        smoke: cli.switch("--smoke"),
+        smoke: cli.switch("--smoke")?,
     };
     cli.finish()?;
     Ok(args)

@@ -2,32 +2,29 @@
 //! `-h`/`--help` prints the example's help, anything unknown is an error.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::str::FromStr;
 
 /// The parsed command line; read each option once, then [`Cli::finish`].
 pub struct Cli {
-    values: BTreeMap<String, String>,
+    /// Each `--flag` and the argument after it, unless that is a flag too.
+    values: BTreeMap<String, Option<String>>,
 }
 
 impl Cli {
-    /// Reads `std::env::args`. `switches` are the flags that take no value.
-    /// Prints `help` and exits on `-h` or `--help`.
-    pub fn parse(help: &str, switches: &[&str]) -> Result<Cli, String> {
+    /// Reads `std::env::args`; prints `help` and exits on `-h` or `--help`.
+    pub fn parse(help: &str) -> Result<Cli, String> {
         let mut values = BTreeMap::new();
-        let mut it = std::env::args().skip(1);
+        let mut it = std::env::args().skip(1).peekable();
         while let Some(flag) = it.next() {
             if flag == "-h" || flag == "--help" {
-                println!("{help}");
+                let _ = writeln!(std::io::stdout(), "{help}"); // a closed pipe is fine
                 std::process::exit(0);
             }
             if !flag.starts_with("--") {
                 return Err(format!("unexpected argument {flag:?}; see --help"));
             }
-            let value = if switches.contains(&flag.as_str()) {
-                String::new()
-            } else {
-                it.next().ok_or_else(|| format!("{flag} needs a value"))?
-            };
+            let value = it.next_if(|v| !v.starts_with("--"));
             values.insert(flag, value);
         }
         Ok(Cli { values })
@@ -46,15 +43,20 @@ impl Cli {
     where
         T::Err: std::fmt::Display,
     {
-        self.values
-            .remove(key)
-            .map(|v| v.parse().map_err(|e| format!("{key} {v:?}: {e}")))
-            .transpose()
+        match self.values.remove(key) {
+            None => Ok(None),
+            Some(None) => Err(format!("{key} needs a value")),
+            Some(Some(v)) => v.parse().map(Some).map_err(|e| format!("{key} {v:?}: {e}")),
+        }
     }
 
     /// Whether the switch `key` is given.
-    pub fn switch(&mut self, key: &str) -> bool {
-        self.values.remove(key).is_some()
+    pub fn switch(&mut self, key: &str) -> Result<bool, String> {
+        match self.values.remove(key) {
+            None => Ok(false),
+            Some(None) => Ok(true),
+            Some(Some(v)) => Err(format!("{key} takes no value, got {v:?}")),
+        }
     }
 
     /// Fails on any option no one asked for.

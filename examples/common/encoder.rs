@@ -19,6 +19,9 @@ use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
 pub enum Kind {
     /// Bidirectional LSTM: the final states of both directions.
     BiLstm,
+    /// Bidirectional LSTM: the element-wise maximum of its outputs over the
+    /// real steps (Conneau et al., 2017).
+    BiLstmMax,
     /// LSTM: the final state.
     Lstm,
     /// GRU: the final state.
@@ -34,8 +37,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in `--help` order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::BiLstm,
+        Kind::BiLstmMax,
         Kind::Lstm,
         Kind::Gru,
         Kind::Bag,
@@ -47,6 +51,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::BiLstm => "bilstm",
+            Kind::BiLstmMax => "bilstm-max",
             Kind::Lstm => "lstm",
             Kind::Gru => "gru",
             Kind::Bag => "bag",
@@ -119,7 +124,8 @@ impl EncoderConfig {
 }
 
 enum Body {
-    Recurrent(Box<dyn Recurrent>),
+    /// Read at the final states, or max-pooled over the outputs.
+    Recurrent(Box<dyn Recurrent>, bool),
     Bag,
     Cnn(Vec<Conv1d>),
     Transformer(SinusoidalEncoding, TransformerEncoder),
@@ -147,12 +153,21 @@ impl TextEncoder {
         let vb = vb.pp("encoder");
         let rnn = RecurrentConfig::new(c.embed, c.hidden);
         let (body, width) = match c.kind {
-            Kind::BiLstm => {
+            Kind::BiLstm | Kind::BiLstmMax => {
                 let lstm = CellKind::Lstm.build(rnn.with_bidirectional(true), vb)?;
-                (Body::Recurrent(lstm), 2 * c.hidden)
+                (
+                    Body::Recurrent(lstm, c.kind == Kind::BiLstmMax),
+                    2 * c.hidden,
+                )
             }
-            Kind::Lstm => (Body::Recurrent(CellKind::Lstm.build(rnn, vb)?), c.hidden),
-            Kind::Gru => (Body::Recurrent(CellKind::Gru.build(rnn, vb)?), c.hidden),
+            Kind::Lstm => (
+                Body::Recurrent(CellKind::Lstm.build(rnn, vb)?, false),
+                c.hidden,
+            ),
+            Kind::Gru => (
+                Body::Recurrent(CellKind::Gru.build(rnn, vb)?, false),
+                c.hidden,
+            ),
             Kind::Bag => (Body::Bag, c.embed),
             Kind::Cnn => {
                 let convs = CNN_WIDTHS
@@ -192,9 +207,13 @@ impl TextEncoder {
         let xs = self.embedding.forward(&Seq::from_ids(ids.clone())?, mode)?; // [batch, time, embed]
         let xs = self.dropout.forward(&xs, mode)?;
         match &self.body {
-            Body::Recurrent(rnn) => {
-                let (_, state) = rnn.forward_with_state(&xs, None, mode)?;
-                last_layer_state(&state, rnn.config()) // [batch, directions * hidden]
+            Body::Recurrent(rnn, max_pool) => {
+                let (ys, state) = rnn.forward_with_state(&xs, None, mode)?;
+                if *max_pool {
+                    max_over_time(ys.values(), ys.mask()) // [batch, directions * hidden]
+                } else {
+                    last_layer_state(&state, rnn.config()) // [batch, directions * hidden]
+                }
             }
             Body::Bag => mean_over_time(xs.values(), xs.mask()), // [batch, embed]
             Body::Cnn(convs) => {

@@ -10,6 +10,9 @@
 //! cargo run --release --example forecast -- --model tcn  # causal temporal convolutions
 //! ```
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,6 +25,9 @@ use seq::data::readers::timeseries::{parse_time, read_series, Missing, SeriesOpt
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
+
+use common::cli::Cli;
+use common::Error;
 
 const HELP: &str = "Forecast the temperature 24 hours ahead from 120 hours of weather.
 
@@ -58,45 +64,23 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        data: "data/nyc-weather-2013.csv".into(),
-        station: "EWR".into(),
-        model: "gru".into(),
-        epochs: 12,
-        hidden: 32,
-        lr: 3e-3,
-        seed: 0,
-        out: None,
-        smoke: false,
+    let mut cli = Cli::parse(HELP)?;
+    let args = Args {
+        data: cli.get("--data", "data/nyc-weather-2013.csv".into())?,
+        station: cli.get("--station", "EWR".into())?,
+        model: cli.get("--model", "gru".into())?,
+        epochs: cli.get("--epochs", 12)?,
+        hidden: cli.get("--hidden", 32usize)?.max(1),
+        lr: cli.get("--lr", 3e-3)?,
+        seed: cli.get("--seed", 0)?,
+        out: cli.optional("--out")?,
+        smoke: cli.switch("--smoke")?,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{flag}: not a number: {v:?}"))
-        };
-        match flag.as_str() {
-            "--data" => a.data = value()?.into(),
-            "--station" => a.station = value()?,
-            "--model" => a.model = value()?,
-            "--epochs" => a.epochs = num(value()?)? as usize,
-            "--hidden" => a.hidden = (num(value()?)? as usize).max(1),
-            "--lr" => a.lr = num(value()?)?,
-            "--seed" => a.seed = num(value()?)? as u64,
-            "--out" => a.out = Some(value()?.into()),
-            "--smoke" => a.smoke = true,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown option {other:?}; see --help")),
-        }
+    cli.finish()?;
+    if !["gru", "lstm", "tcn"].contains(&args.model.as_str()) {
+        return Err(format!("unknown model {:?}: gru, lstm or tcn", args.model));
     }
-    if !["gru", "lstm", "tcn"].contains(&a.model.as_str()) {
-        return Err(format!("unknown model {:?}: gru, lstm or tcn", a.model));
-    }
-    Ok(a)
+    Ok(args)
 }
 
 /// Past hours `[batch, 120, columns]` and the normalised temperature 24
@@ -206,13 +190,8 @@ impl Task<Batch> for Forecaster {
     }
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() {
-    if let Err(e) = parse_args().map_err(Error::from).and_then(run) {
-        eprintln!("forecast: {e}");
-        std::process::exit(1);
-    }
+    common::main("forecast", || run(parse_args()?))
 }
 
 fn run(args: Args) -> Result<(), Error> {

@@ -9,6 +9,9 @@
 //! cargo run --release --example generate -- --prompt "To be" --length 400
 //! ```
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,6 +22,9 @@ use seq::data::readers::text::read_corpus;
 use seq::data::{Standardize, Tokenizer, VocabConfig};
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, State};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
+
+use common::cli::Cli;
+use common::Error;
 
 const HELP: &str = "A character-level LSTM language model of Hamlet, and samples from it.
 
@@ -48,43 +54,22 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        text: "data/hamlet.txt".into(),
-        epochs: 15,
-        hidden: 256,
-        length: 300,
-        prompt: "HAMLET.".into(),
-        seed: 0,
-        out: "runs/generate".into(),
-        smoke: false,
+    let mut cli = Cli::parse(HELP)?;
+    let args = Args {
+        text: cli.get("--text", "data/hamlet.txt".into())?,
+        epochs: cli.get("--epochs", 15)?,
+        hidden: cli.get("--hidden", 256usize)?.max(1),
+        length: cli.get("--length", 300)?,
+        prompt: cli.get("--prompt", "HAMLET.".to_string())?,
+        seed: cli.get("--seed", 0)?,
+        out: cli.get("--out", "runs/generate".into())?,
+        smoke: cli.switch("--smoke")?,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{flag}: not a number: {v:?}"))
-        };
-        match flag.as_str() {
-            "--text" => a.text = value()?.into(),
-            "--epochs" => a.epochs = num(value()?)? as usize,
-            "--hidden" => a.hidden = (num(value()?)? as usize).max(1),
-            "--length" => a.length = num(value()?)? as usize,
-            "--prompt" => a.prompt = value()?,
-            "--seed" => a.seed = num(value()?)? as u64,
-            "--out" => a.out = value()?.into(),
-            "--smoke" => a.smoke = true,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown option {other:?}; see --help")),
-        }
-    }
-    if a.prompt.is_empty() {
+    cli.finish()?;
+    if args.prompt.is_empty() {
         return Err("--prompt must not be empty".into());
     }
-    Ok(a)
+    Ok(args)
 }
 
 /// Characters `[batch, 100]` and the next character of each `[batch, 100]`.
@@ -139,13 +124,8 @@ impl Task<Batch> for CharModel {
     }
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() {
-    if let Err(e) = parse_args().map_err(Error::from).and_then(run) {
-        eprintln!("generate: {e}");
-        std::process::exit(1);
-    }
+    common::main("generate", || run(parse_args()?))
 }
 
 /// Consecutive 101-character pieces of `ids` as batches of 32.

@@ -36,8 +36,8 @@ usage: cargo run --release --example sentiment -- [options]
                      [data/rotten-tomatoes-train.tsv]; 10% is held out for validation
   --test PATH        test TSV, same layout [data/rotten-tomatoes-test.tsv]
   --out DIR          where the model, tokenizer, results and curves go [runs/sentiment/MODEL]
-  --model NAME       bilstm, lstm, gru, bag (bag of embeddings), cnn (Kim 2014)
-                     or transformer [bilstm]
+  --model NAME       bilstm, bilstm-max (max over the outputs), lstm, gru, bag (bag of
+                     embeddings), cnn (Kim 2014) or transformer [bilstm]
   --epochs N         at most this many passes over the training data [6]
   --batch-size N     reviews per step [64]
   --lr F             AdamW learning rate [0.005]
@@ -69,7 +69,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP, &["--smoke"])?;
+    let mut cli = Cli::parse(HELP)?;
     let model: Kind = cli.get("--model", Kind::BiLstm)?;
     let default_out = PathBuf::from("runs/sentiment").join(model.name());
     let args = Args {
@@ -86,7 +86,7 @@ fn parse_args() -> Result<Args, String> {
         bigrams: cli.get("--bigrams", 0)?,
         seed: cli.get("--seed", 0)?,
         predict: cli.optional("--predict")?,
-        smoke: cli.switch("--smoke"),
+        smoke: cli.switch("--smoke")?,
     };
     cli.finish()?;
     if args.bigrams > 0 && args.model != Kind::Bag {

@@ -37,7 +37,7 @@ usage: cargo run --release --example similarity -- [options]
 
   --brown PATH       Brown documents, TSV with `genre` and `text` columns [data/brown-genres.tsv]
   --out DIR          model, tokenizer, results and curves [runs/similarity/MODEL]
-  --model NAME       encoder: cnn, bilstm, lstm, gru, bag or transformer [cnn]
+  --model NAME       encoder: cnn, bilstm, bilstm-max, lstm, gru, bag or transformer [cnn]
   --passage N        words per passage [100]
   --epochs N         at most this many passes (early stopping on validation MAP) [8]
   --batch-size N     passages per step; the other passages of a batch are the
@@ -76,7 +76,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP, &["--smoke"])?;
+    let mut cli = Cli::parse(HELP)?;
     let model: Kind = cli.get("--model", Kind::Cnn)?;
     let default_out = PathBuf::from("runs/similarity").join(model.name());
     let compare = match (cli.optional("--compare")?, cli.optional("--with")?) {
@@ -98,7 +98,7 @@ fn parse_args() -> Result<Args, String> {
         dropout: cli.get("--dropout", 0.3)?,
         seed: cli.get("--seed", 0)?,
         compare,
-        smoke: cli.switch("--smoke"),
+        smoke: cli.switch("--smoke")?,
     };
     cli.finish()?;
     Ok(args)

@@ -72,7 +72,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP, &["--smoke"])?;
+    let mut cli = Cli::parse(HELP)?;
     let models = cli
         .get("--models", "transformer".to_string())?
         .split(',')
@@ -92,7 +92,7 @@ fn parse_args() -> Result<Args, String> {
         beam: cli.get("--beam", 4usize)?.max(1),
         samples: cli.get("--samples", 8)?,
         seed: cli.get("--seed", 0)?,
-        smoke: cli.switch("--smoke"),
+        smoke: cli.switch("--smoke")?,
     };
     cli.finish()?;
     Ok(args)

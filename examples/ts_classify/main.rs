@@ -8,6 +8,9 @@
 //! cargo run --release --example ts_classify -- --model lstm
 //! ```
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,6 +23,9 @@ use seq::data::readers::ucr::{read_ts, TsDataset};
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
+
+use common::cli::Cli;
+use common::Error;
 
 const HELP: &str = "Classify the UCR/UEA time series shipped in data/ucr.
 
@@ -56,50 +62,27 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let sets = [
-        "GunPoint",
-        "ItalyPowerDemand",
-        "ArrowHead",
-        "BasicMotions",
-        "JapaneseVowels",
-    ];
-    let mut a = Args {
-        dir: "data/ucr".into(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        model: "fcn".into(),
-        epochs: 300,
-        lr: 1e-3,
-        seed: 0,
-        out: None,
-        smoke: false,
+    let mut cli = Cli::parse(HELP)?;
+    let sets = "GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels";
+    let args = Args {
+        dir: cli.get("--dir", "data/ucr".into())?,
+        sets: cli
+            .get("--sets", sets.to_string())?
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+        model: cli.get("--model", "fcn".into())?,
+        epochs: cli.get("--epochs", 300)?,
+        lr: cli.get("--lr", 1e-3)?,
+        seed: cli.get("--seed", 0)?,
+        out: cli.optional("--out")?,
+        smoke: cli.switch("--smoke")?,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{flag}: not a number: {v:?}"))
-        };
-        match flag.as_str() {
-            "--dir" => a.dir = value()?.into(),
-            "--sets" => a.sets = value()?.split(',').map(str::to_owned).collect(),
-            "--model" => a.model = value()?,
-            "--epochs" => a.epochs = num(value()?)? as usize,
-            "--lr" => a.lr = num(value()?)?,
-            "--seed" => a.seed = num(value()?)? as u64,
-            "--out" => a.out = Some(value()?.into()),
-            "--smoke" => a.smoke = true,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown option {other:?}; see --help")),
-        }
+    cli.finish()?;
+    if !["fcn", "lstm"].contains(&args.model.as_str()) {
+        return Err(format!("unknown model {:?}: fcn or lstm", args.model));
     }
-    if !["fcn", "lstm"].contains(&a.model.as_str()) {
-        return Err(format!("unknown model {:?}: fcn or lstm", a.model));
-    }
-    Ok(a)
+    Ok(args)
 }
 
 /// Series `[batch, time, dims]` with their mask, and class ids `[batch]`.
@@ -268,13 +251,8 @@ impl Task<Batch> for Classifier {
     }
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() {
-    if let Err(e) = parse_args().map_err(Error::from).and_then(run) {
-        eprintln!("ts_classify: {e}");
-        std::process::exit(1);
-    }
+    common::main("ts_classify", || run(parse_args()?))
 }
 
 fn run(args: Args) -> Result<(), Error> {
