@@ -36,8 +36,9 @@ usage: cargo run --release --example sentiment -- [options]
                      [data/rotten-tomatoes-train.tsv]; 10% is held out for validation
   --test PATH        test TSV, same layout [data/rotten-tomatoes-test.tsv]
   --out DIR          where the model, tokenizer, results and curves go [runs/sentiment/MODEL]
-  --model NAME       bilstm, bilstm-max (max over the outputs), lstm, gru, bag (bag of
-                     embeddings), cnn (Kim 2014) or transformer [bilstm]
+  --model NAME       bilstm-max (bidirectional LSTM, max over its outputs), bilstm (its
+                     final states), lstm, gru, bag (bag of embeddings), cnn (Kim 2014)
+                     or transformer [bilstm-max]
   --epochs N         at most this many passes over the training data [6]
   --batch-size N     reviews per step [64]
   --lr F             AdamW learning rate [0.005]
@@ -70,7 +71,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut cli = Cli::parse(HELP)?;
-    let model: Kind = cli.get("--model", Kind::BiLstm)?;
+    let model: Kind = cli.get("--model", Kind::BiLstmMax)?;
     let default_out = PathBuf::from("runs/sentiment").join(model.name());
     let args = Args {
         train: cli.get("--train", "data/rotten-tomatoes-train.tsv".into())?,
