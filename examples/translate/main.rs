@@ -30,6 +30,9 @@ use common::Error;
 use model::{pair_batches, Kind, Sizes, Translator};
 use pairs::Pair;
 
+/// Token ids of several texts.
+type Ids = Vec<Vec<u32>>;
+
 const HELP: &str = "English to Spanish translation: Transformer and GRU encoder-decoders.
 
 usage: cargo run --release --example translate -- [options]
@@ -128,7 +131,7 @@ fn run(args: Args) -> Result<(), Error> {
     let spanish = bpe(splits.train.iter().map(|p| p.1.as_str()), args.vocab)?;
     let encode =
         |tk: &Tokenizer, text: &str| -> Result<Vec<u32>, Error> { Ok(tk.encode(text, false)?) };
-    let sides = |ps: &[Pair]| -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>), Error> {
+    let sides = |ps: &[Pair]| -> Result<(Ids, Ids), Error> {
         let src = ps
             .iter()
             .map(|p| encode(&english, &p.0))
@@ -204,8 +207,8 @@ fn run(args: Args) -> Result<(), Error> {
                 .iter()
                 .map(|h| spanish.decode(h))
                 .collect::<Result<Vec<_>, _>>()?;
-            let refs: Vec<&str> = hyps.iter().map(String::as_str).collect();
-            let bleu = corpus_bleu(&refs, &[references.clone()])?;
+            let hyp_strs: Vec<&str> = hyps.iter().map(String::as_str).collect();
+            let bleu = corpus_bleu(&hyp_strs, std::slice::from_ref(&references))?;
             println!(
                 "{} {name}: BLEU {:.2} ({:.0} s to decode {} sentences)",
                 kind.name(),

@@ -98,17 +98,22 @@ pub fn pair_batches(
         .collect()
 }
 
-/// A translator of either kind.
-pub enum Translator {
-    Transformer(TransformerSeq2Seq, f64),
-    Gru(Seq2Seq, f64),
+/// A translator of either kind, and the label smoothing it trains with.
+pub struct Translator {
+    net: Net,
+    label_smoothing: f64,
+}
+
+enum Net {
+    Transformer(Box<TransformerSeq2Seq>),
+    Gru(Seq2Seq),
 }
 
 impl Translator {
     /// The Transformer: 2 + 2 pre-norm layers, 4 heads, feed-forward 4x
     /// wide; or the GRU: one layer each side, hidden 2x `width`.
     pub fn new(kind: Kind, s: Sizes, vb: VarBuilder) -> Result<Self> {
-        Ok(match kind {
+        let net = match kind {
             Kind::Transformer => {
                 let mut layer =
                     TransformerLayerConfig::new(s.width, 4).with_feedforward(4 * s.width);
@@ -123,21 +128,25 @@ impl Translator {
                     transformer,
                     max_len: 256,
                 };
-                Translator::Transformer(TransformerSeq2Seq::new(config, vb)?, s.label_smoothing)
+                Net::Transformer(Box::new(TransformerSeq2Seq::new(config, vb)?))
             }
             Kind::Gru => {
                 let mut config = Seq2SeqConfig::new(s.src_vocab, s.tgt_vocab, s.width, 2 * s.width);
                 config.dropout = s.dropout;
-                Translator::Gru(Seq2Seq::new(config, vb)?, s.label_smoothing)
+                Net::Gru(Seq2Seq::new(config, vb)?)
             }
+        };
+        Ok(Translator {
+            net,
+            label_smoothing: s.label_smoothing,
         })
     }
 
     /// Teacher forcing: logits `[batch, T, tgt_vocab]`.
     fn logits(&self, b: &PairBatch, mode: Mode) -> Result<Tensor> {
-        match self {
-            Translator::Transformer(m, _) => Ok(m.forward(&b.src, &b.tgt_in, mode)?.0),
-            Translator::Gru(m, _) => m.forward(&b.src, &b.tgt_in, mode),
+        match &self.net {
+            Net::Transformer(m) => Ok(m.forward(&b.src, &b.tgt_in, mode)?.0),
+            Net::Gru(m) => m.forward(&b.src, &b.tgt_in, mode),
         }
     }
 
@@ -155,18 +164,18 @@ impl Translator {
             let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0);
             let src = Tensor::from_vec(p.ids, (p.batch, p.time), device)?;
             let max_len = 2 * p.time + 10;
-            match self {
-                Translator::Transformer(m, _) if beam > 1 => out.extend(
+            match &self.net {
+                Net::Transformer(m) if beam > 1 => out.extend(
                     m.beam(&src, BOS, EOS, max_len, beam, 0.6)?
                         .into_iter()
                         .map(|h| h.tokens),
                 ),
-                Translator::Transformer(m, _) => out.extend(
+                Net::Transformer(m) => out.extend(
                     m.greedy(&src, BOS, EOS, max_len, true)?
                         .into_iter()
                         .map(|h| h.tokens),
                 ),
-                Translator::Gru(m, _) => out.extend(m.greedy(&src, BOS, EOS, max_len)?),
+                Net::Gru(m) => out.extend(m.greedy(&src, BOS, EOS, max_len)?),
             }
         }
         Ok(out)
@@ -182,7 +191,7 @@ impl Translator {
         target: &[u32],
         device: &Device,
     ) -> Result<Option<Vec<Vec<f32>>>> {
-        let Translator::Transformer(m, _) = self else {
+        let Net::Transformer(m) = &self.net else {
             return Ok(None);
         };
         let src = Tensor::from_vec(source.to_vec(), (1, source.len()), device)?;
@@ -199,10 +208,8 @@ impl Translator {
 
 impl Task<PairBatch> for Translator {
     fn loss(&self, b: &PairBatch, mode: Mode) -> Result<Tensor> {
-        let smoothing = match self {
-            Translator::Transformer(_, s) | Translator::Gru(_, s) => *s,
-        };
-        loss::cross_entropy(&self.logits(b, mode)?, &b.tgt_out, Some(0), smoothing)
+        let logits = self.logits(b, mode)?;
+        loss::cross_entropy(&logits, &b.tgt_out, Some(0), self.label_smoothing)
     }
 
     /// `token_accuracy`: next tokens right under teacher forcing, padding left out.
