@@ -94,17 +94,19 @@ fn main() {
                 "{kind:<5} {what:<8} seq {:>7.1} ({:.1}-{:.1})   candle-nn {:>7.1} ({:.1}-{:.1})   seq/candle-nn {:.2}",
                 s.0, s.1, s.2, c.0, c.1, c.2, s.0 / c.0
             );
-            rows.push(format!(
-                "{{\"workload\": \"{kind} {what}\", \"seq_ms\": {:.3}, \"candle_nn_ms\": {:.3}, \"ratio\": {:.3}}}",
-                s.0, c.0, s.0 / c.0
-            ));
         }
+        let ms = |t: (f64, f64, f64)| [t.0, t.1, t.2];
+        rows.push(serde_json::json!({
+            "workload": format!("{kind} [{BATCH},{TIME},{INPUT}] -> {HIDDEN}"),
+            "fwd_ms": ms(seq_f),
+            "fwd_bwd_ms": ms(seq_fb),
+            "candle_nn_fwd_ms": ms(cn_f),
+            "candle_nn_fwd_bwd_ms": ms(cn_fb),
+            "tokens_per_s": (BATCH * TIME) as f64 / (seq_fb.0 / 1e3),
+        }));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("recurrent.json"),
-        format!("[\n  {}\n]\n", rows.join(",\n  ")),
-    )
-    .unwrap();
+    let json = serde_json::to_string_pretty(&rows).unwrap() + "\n";
+    std::fs::write(dir.join("recurrent.json"), json).unwrap();
 }

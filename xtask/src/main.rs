@@ -5,6 +5,7 @@
 //! cargo xtask gradcheck   the finite-difference gradient-check suite (f64)
 //! cargo xtask proptest    the property-test suite
 //! cargo xtask bench       the benchmarks (release), ratios against baselines in the same run
+//! cargo xtask bench --torch   ... and PyTorch's, side by side
 //! ```
 
 mod bench;
@@ -16,14 +17,16 @@ mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest | bench>
+const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest | bench [--torch]>
 
   check       fmt, clippy (warnings are errors), all tests, the gradient-check
               and property suites, and a smoke run of every example
   gradcheck   the finite-difference gradient-check suite
   proptest    the property-test suite
   bench       the benchmarks, in release, with ratios against baselines
-              measured in the same run (results in target/bench/)";
+              measured in the same run (results in target/bench/); with
+              --torch also bench/torch_bench.py (PyTorch, from $SEQ_TORCH_PYTHON
+              or python3) and a side-by-side table";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
         Some("check") => check::run(),
         Some("gradcheck") => suites::gradcheck(),
         Some("proptest") => suites::proptest(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(args.iter().any(|a| a == "--torch")),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

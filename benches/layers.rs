@@ -1,0 +1,212 @@
+//! The performance issue's other workloads, timed in one run: forward and
+//! forward+backward of an Elman RNN, a 2-layer bidirectional LSTM, a long
+//! LSTM, a Conv1d stack, a Transformer encoder and causal multi-head
+//! self-attention, and one full training step of the sentiment model.
+//! Prints medians, spreads and tokens per second, writes
+//! `target/bench/layers.json` (`bench/torch_bench.py` writes the same rows
+//! for PyTorch; `cargo xtask bench --torch` shows both).
+//!
+//! Run with `cargo xtask bench`.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use seq::attention::{
+    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerEncoder,
+    TransformerLayerConfig,
+};
+use seq::conv::{Conv1d, Conv1dConfig, Padding};
+use seq::core::{
+    Activation, Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Params, Seq,
+};
+use seq::recurrent::topology::last_layer_state;
+use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, Rnn};
+use seq::train::{loss, Optimizer, OptimizerConfig};
+
+const RUNS: usize = 11;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Median, min and max of `RUNS` runs after two warm-ups, in ms.
+fn time(mut f: impl FnMut() -> Res<()>) -> Res<[f64; 3]> {
+    for _ in 0..2 {
+        f()?;
+    }
+    let mut ms = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        f()?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok([ms[RUNS / 2], ms[0], ms[RUNS - 1]])
+}
+
+/// A workload: its name, tokens (batch x time) per run, and a run that
+/// returns a scalar to differentiate (or to drop, forward only).
+struct Workload {
+    name: &'static str,
+    tokens: usize,
+    run: Box<dyn Fn(Mode) -> Res<Tensor>>,
+}
+
+fn randn(shape: (usize, usize, usize)) -> Res<Tensor> {
+    Ok(Tensor::randn(0f32, 1.0, shape, &Device::Cpu)?)
+}
+
+fn recurrent(name: &'static str, layer: Box<dyn Recurrent>, x: Tensor) -> Workload {
+    let (b, t, _) = x.dims3().unwrap_or((0, 0, 0));
+    let xs = Seq::new(x).ok();
+    Workload {
+        name,
+        tokens: b * t,
+        run: Box::new(move |mode| {
+            let xs = xs.as_ref().ok_or("bad input")?;
+            let (out, _) = layer.forward_with_state(xs, None, mode)?;
+            Ok(out.values().sum_all()?)
+        }),
+    }
+}
+
+fn workloads() -> Res<Vec<Workload>> {
+    let vb = |p: &Params| p.var_builder(DType::F32, &Device::Cpu);
+    let p = Params::new(0);
+    let mut w = vec![recurrent(
+        "rnn tanh [32,100,64] -> 128",
+        Box::new(Rnn::new(
+            RecurrentConfig::new(64, 128),
+            Activation::Tanh,
+            vb(&p).pp("rnn"),
+        )?),
+        randn((32, 100, 64))?,
+    )];
+    let bi = RecurrentConfig::new(64, 128)
+        .with_layers(2)
+        .with_bidirectional(true);
+    w.push(recurrent(
+        "lstm 2 layers bidirectional [32,100,64] -> 128",
+        Box::new(Lstm::new(bi, vb(&p).pp("bilstm"))?),
+        randn((32, 100, 64))?,
+    ));
+    w.push(recurrent(
+        "lstm [8,1000,32] -> 64",
+        Box::new(Lstm::new(RecurrentConfig::new(32, 64), vb(&p).pp("long"))?),
+        randn((8, 1000, 32))?,
+    ));
+
+    // Three same-padded convolutions of width 3 with relu, 64 channels.
+    let convs = (0..3)
+        .map(|i| {
+            let c = Conv1dConfig::new(64, 64, 3).with_padding(Padding::Same);
+            Conv1d::new(c, vb(&p).pp(format!("conv{i}")))
+        })
+        .collect::<seq::core::Result<Vec<_>>>()?;
+    let x = Seq::new(randn((32, 500, 64))?)?;
+    w.push(Workload {
+        name: "conv1d stack 3 x (64 -> 64, k3) [32,500,64]",
+        tokens: 32 * 500,
+        run: Box::new(move |mode| {
+            let mut h = x.clone();
+            for conv in &convs {
+                let y = conv.forward(&h, mode)?;
+                h = y.with_values(y.values().relu()?)?;
+            }
+            Ok(h.values().sum_all()?)
+        }),
+    });
+
+    let layer = TransformerLayerConfig::new(128, 4).with_feedforward(512);
+    let encoder = TransformerEncoder::new(layer, 2, false, vb(&p).pp("encoder"))?;
+    let x = randn((32, 128, 128))?;
+    w.push(Workload {
+        name: "transformer encoder 2 layers d128 h4 ff512 [32,128,128]",
+        tokens: 32 * 128,
+        run: Box::new(move |mode| Ok(encoder.forward(&x, None, None, mode)?.0.sum_all()?)),
+    });
+
+    let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(256, 8), vb(&p).pp("mha"))?;
+    let x = randn((8, 512, 256))?;
+    let causal = AttnMask::causal(512, 0, &Device::Cpu)?;
+    w.push(Workload {
+        name: "causal self-attention 256 wide, 8 heads [8,512,256]",
+        tokens: 8 * 512,
+        run: Box::new(move |mode| {
+            let (y, _) = mha.forward(&x, &x, &x, None, Some(&causal), NeedWeights::No, mode)?;
+            Ok(y.sum_all()?)
+        }),
+    });
+    Ok(w)
+}
+
+/// One training step of the sentiment model (embeddings 64, BiLSTM 64,
+/// one logit; 64 reviews of 40 words; BCE, backward, AdamW).
+fn sentiment_step() -> Res<[f64; 3]> {
+    let p = Params::new(0);
+    let vb = p.var_builder(DType::F32, &Device::Cpu);
+    let embedding = Embedding::new(
+        EmbeddingConfig::new(20_000, 64).with_padding_idx(0),
+        vb.pp("embedding"),
+    )?;
+    let config = RecurrentConfig::new(64, 64).with_bidirectional(true);
+    let lstm = Lstm::new(config, vb.pp("encoder"))?;
+    let head = Linear::new(LinearConfig::new(128, 1), vb.pp("head"))?;
+    let ids: Vec<u32> = (0..64 * 40)
+        .map(|i| 4 + (i * 7919 % 19_000) as u32)
+        .collect();
+    let ids = Tensor::from_vec(ids, (64, 40), &Device::Cpu)?;
+    let labels = Tensor::from_vec(
+        (0..64).map(|i| (i % 2) as f32).collect(),
+        (64, 1),
+        &Device::Cpu,
+    )?;
+    let mut optim = OptimizerConfig::AdamW {
+        lr: 1e-3,
+        betas: (0.9, 0.999),
+        eps: 1e-8,
+        weight_decay: 0.0,
+    }
+    .build(p.named_vars())?;
+    time(|| {
+        let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Train)?;
+        let (_, state) = lstm.forward_with_state(&xs, None, Mode::Train)?;
+        let logits = head.apply(&last_layer_state(&state, lstm.config())?)?;
+        let grads = loss::bce_with_logits(&logits, &labels)?.backward()?;
+        optim.step(&grads)?;
+        Ok(())
+    })
+}
+
+fn main() -> Res<()> {
+    seq::core::set_flush_denormals(true);
+    println!("median (min-max) of {RUNS} runs, ms; tokens/s from forward+backward");
+    let mut rows = Vec::new();
+    for w in workloads()? {
+        let fwd = time(|| (w.run)(Mode::Eval).map(|_| ()))?;
+        let fwd_bwd = time(|| Ok((w.run)(Mode::Train)?.backward().map(|_| ())?))?;
+        let tokens_per_s = w.tokens as f64 / (fwd_bwd[0] / 1e3);
+        println!(
+            "{:<58} fwd {:>8.1} ({:.1}-{:.1})  fwd+bwd {:>8.1} ({:.1}-{:.1})  {:>9.0} tokens/s",
+            w.name, fwd[0], fwd[1], fwd[2], fwd_bwd[0], fwd_bwd[1], fwd_bwd[2], tokens_per_s
+        );
+        rows.push(serde_json::json!({
+            "workload": w.name, "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "tokens_per_s": tokens_per_s,
+        }));
+    }
+    let step = sentiment_step()?;
+    let tokens_per_s = 64.0 * 40.0 / (step[0] / 1e3);
+    println!(
+        "{:<58} step {:>7.1} ({:.1}-{:.1})  {tokens_per_s:>28.0} tokens/s",
+        "sentiment training step [64,40] BiLSTM 64 + AdamW", step[0], step[1], step[2]
+    );
+    rows.push(serde_json::json!({
+        "workload": "sentiment training step [64,40] BiLSTM 64 + AdamW",
+        "fwd_bwd_ms": step, "tokens_per_s": tokens_per_s,
+    }));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("layers.json"),
+        serde_json::to_string_pretty(&rows)? + "\n",
+    )?;
+    Ok(())
+}
