@@ -12,6 +12,7 @@
 
 mod cells;
 mod gemm;
+mod split;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
@@ -207,7 +208,7 @@ impl FusedRecurrence {
 
 impl FusedRecurrence {
     #[allow(clippy::type_complexity)]
-    fn grads<T: WithDType + Float>(
+    fn grads<T: WithDType + Float + Send + Sync>(
         &self,
         gi: &Tensor,
         w: &Tensor,
@@ -215,7 +216,7 @@ impl FusedRecurrence {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dgi, dw, daux) = self.backward::<T>(
+        let (dgi, dw, daux) = self.backward_split::<T>(
             &vec_of(w)?,
             &vec_of(aux)?,
             &vec_of(res)?,
@@ -258,14 +259,14 @@ impl CustomOp3 for FusedRecurrence {
         seq_core::ensure_flush_denormals();
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(gi), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
-                CpuStorage::F32(self.forward(
+                CpuStorage::F32(self.forward_split(
                     contiguous(gi, l1)?,
                     contiguous(w, l2)?,
                     contiguous(aux, l3)?,
                 ))
             }
             (CpuStorage::F64(gi), CpuStorage::F64(w), CpuStorage::F64(aux)) => {
-                CpuStorage::F64(self.forward(
+                CpuStorage::F64(self.forward_split(
                     contiguous(gi, l1)?,
                     contiguous(w, l2)?,
                     contiguous(aux, l3)?,
