@@ -21,6 +21,17 @@ pub(crate) use cells::Kind;
 use cells::{backward_row, forward_row, RowGrads};
 use gemm::{matmul, Mat};
 
+/// What the backward pass through time leaves for the sums over rows and
+/// steps: `dgi` and `dgh` `[T, B, G*H]`, every step's `h_{k-1}` `[T, B, H]`,
+/// and the gradients of the initial state `[B, H]`.
+pub(crate) struct Bptt<T> {
+    pub dgi: Vec<T>,
+    pub dgh: Vec<T>,
+    pub h_prev: Vec<T>,
+    pub dh: Vec<T>,
+    pub dc: Vec<T>,
+}
+
 /// The op for one layer and direction.
 ///
 /// Arguments: `gi` `[T, B, G*H]` (time-major `W_ih x + b_ih`), `w_hh`
@@ -111,6 +122,18 @@ impl FusedRecurrence {
         out: &[T],
         dout: &[T],
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
+        self.reduce(self.through_time(w, aux, out, dout))
+    }
+
+    /// The backward pass through time, row by row: everything but the sums
+    /// over rows and steps.
+    fn through_time<T: Float + 'static>(
+        &self,
+        w: &[T],
+        aux: &[T],
+        out: &[T],
+        dout: &[T],
+    ) -> Bptt<T> {
         let (b, h, k) = (self.batch, self.hidden, self.kind.slots());
         let gh_len = self.kind.gates() * h;
         let (h0, c0, _, mask) = self.unpack(aux);
@@ -177,6 +200,27 @@ impl FusedRecurrence {
                 true,
             );
         }
+        Bptt {
+            dgi,
+            dgh,
+            h_prev: h_prev_all,
+            dh,
+            dc,
+        }
+    }
+
+    /// `(dgi, dw_hh, daux)`: the sums over rows and steps of a [`Bptt`].
+    fn reduce<T: Float + 'static>(&self, bptt: Bptt<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let (b, h) = (self.batch, self.hidden);
+        let gh_len = self.kind.gates() * h;
+        let zero = T::zero();
+        let Bptt {
+            dgi,
+            dgh,
+            h_prev: h_prev_all,
+            dh,
+            dc,
+        } = bptt;
         // dW_hh = sum over steps of dgh^T h_{k-1}: one product over all steps.
         let rows = self.time * b;
         let mut dw = vec![zero; gh_len * h];
