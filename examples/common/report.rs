@@ -9,7 +9,8 @@ use super::Error;
 /// The accuracy on `test` of always answering the most frequent class of
 /// `train` (labels `0..classes`).
 pub fn majority_baseline(train: &[usize], test: &[usize], classes: usize) -> f64 {
-    let mut counts = vec![0usize; classes.max(1)];
+    let classes = classes.max(1);
+    let mut counts = vec![0usize; classes];
     for &l in train {
         counts[l.min(classes - 1)] += 1;
     }
