@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use candle_core::{DType, Device};
 use seq::core::Params;
-use seq::data::{Tokenizer, VocabConfig};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, Classifier, TextBatch};
@@ -25,6 +24,7 @@ use common::cli::Cli;
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{confusion_table, majority_baseline, write_results};
+use common::words::{vocabulary, word_ids};
 use common::Error;
 
 const HELP: &str = "Genre of Brown corpus passages and speaker of 2016 debate statements.
@@ -177,27 +177,13 @@ fn fit_one(
     device: &Device,
 ) -> Result<Row, Error> {
     let start = Instant::now();
-    let tokenizer = Tokenizer::word_level(
-        task.train.texts.iter().map(String::as_str),
-        VocabConfig {
-            max_size: 20_000,
-            min_frequency: 2,
-            ..VocabConfig::default()
-        },
-    )?;
+    let tokenizer = vocabulary(task.train.texts.iter().map(String::as_str))?;
     let max_len = args.max_len.max(args.passage);
     let batches = |t: &Texts, size: usize| -> Result<Vec<TextBatch>, Error> {
         let ids = t
             .texts
             .iter()
-            .map(|text| {
-                let mut ids = tokenizer.encode(text, false)?;
-                ids.truncate(max_len);
-                if ids.is_empty() {
-                    ids.push(1); // an empty text reads as one unknown word
-                }
-                Ok(ids)
-            })
+            .map(|text| word_ids(&tokenizer, text, max_len))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(text_batches(&ids, &t.labels, size, device)?)
     };

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod corpora;
 pub mod encoder;
 pub mod report;
+pub mod words;
 
 /// Errors an example reports before exiting.
 pub type Error = Box<dyn std::error::Error>;

@@ -19,13 +19,14 @@ use candle_core::{DType, Device, Tensor};
 use seq::core::Params;
 use seq::data::pipeline::split_indices;
 use seq::data::readers::text::{read_labelled_table, Labelled};
-use seq::data::{Tokenizer, VocabConfig};
+use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, Classifier};
 use common::cli::Cli;
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{majority_baseline, write_results};
+use common::words::{vocabulary, word_ids};
 use common::Error;
 
 const HELP: &str = "Sentiment analysis on Rotten Tomatoes reviews (many-to-one).
@@ -106,11 +107,7 @@ const MAX_LEN: usize = 64;
 /// word pairs, hashed into `vocab..vocab + bigrams` (fastText's bigrams,
 /// Joulin et al. 2017).
 fn review_ids(tokenizer: &Tokenizer, text: &str, bigrams: usize) -> Result<Vec<u32>, Error> {
-    let mut ids = tokenizer.encode(text, false)?;
-    ids.truncate(MAX_LEN);
-    if ids.is_empty() {
-        ids.push(1);
-    }
+    let mut ids = word_ids(tokenizer, text, MAX_LEN)?;
     if bigrams > 0 {
         let vocab = tokenizer.vocab_size() as u64;
         let pairs: Vec<u32> = ids
@@ -176,14 +173,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let parts = split_indices(train_rows.len(), &[0.9, 0.1], args.seed)?;
     let (fit_idx, val_idx) = (&parts[0], &parts[1]);
 
-    let tokenizer = Tokenizer::word_level(
-        fit_idx.iter().map(|&i| train_rows[i].text.as_str()),
-        VocabConfig {
-            max_size: 20_000,
-            min_frequency: 2,
-            ..VocabConfig::default()
-        },
-    )?;
+    let tokenizer = vocabulary(fit_idx.iter().map(|&i| train_rows[i].text.as_str()))?;
     let encode = |rows: &[Labelled], idx: &[usize]| -> Result<Vec<Vec<u32>>, Error> {
         idx.iter()
             .map(|&i| review_ids(&tokenizer, &rows[i].text, args.bigrams))

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use seq::core::{Mode, Params};
-use seq::data::{Tokenizer, VocabConfig};
+use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::text_batches;
@@ -28,6 +28,7 @@ use common::cli::Cli;
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
 use common::report::write_results;
+use common::words::{vocabulary, word_ids};
 use common::Error;
 use contrastive::Embedder;
 
@@ -115,16 +116,6 @@ fn main() {
     })
 }
 
-/// Token ids of `text`, cut to `max_len`; an empty text is one unknown word.
-fn encode(tokenizer: &Tokenizer, text: &str, max_len: usize) -> Result<Vec<u32>, Error> {
-    let mut ids = tokenizer.encode(text, false)?;
-    ids.truncate(max_len);
-    if ids.is_empty() {
-        ids.push(1);
-    }
-    Ok(ids)
-}
-
 fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let start = Instant::now();
     let mut task = corpora::brown(&args.brown, args.passage, args.seed)?;
@@ -135,19 +126,12 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         task.val.sample(64);
         task.test.sample(128);
     }
-    let tokenizer = Tokenizer::word_level(
-        task.train.texts.iter().map(String::as_str),
-        VocabConfig {
-            max_size: 20_000,
-            min_frequency: 2,
-            ..VocabConfig::default()
-        },
-    )?;
+    let tokenizer = vocabulary(task.train.texts.iter().map(String::as_str))?;
     let max_len = args.passage + args.passage / 2;
     let ids = |t: &Texts| -> Result<Vec<Vec<u32>>, Error> {
         t.texts
             .iter()
-            .map(|x| encode(&tokenizer, x, max_len))
+            .map(|x| word_ids(&tokenizer, x, max_len))
             .collect()
     };
     let (train_ids, val_ids, test_ids) = (ids(&task.train)?, ids(&task.val)?, ids(&task.test)?);
@@ -249,7 +233,7 @@ fn compare(args: &Args, a: &str, b: &str, device: &Device) -> Result<(), Error> 
     let encoder = TextEncoder::new(config, params.var_builder(DType::F32, device))?;
     params.load(out.join("model.safetensors"))?;
     let embed = |text: &str| -> Result<Vec<f32>, Error> {
-        let ids = encode(&tokenizer, text, config.max_len)?;
+        let ids = word_ids(&tokenizer, text, config.max_len)?;
         let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
         let v = encoder.forward(&ids, Mode::Eval)?;
         Ok(retrieval::normalize(v.flatten_all()?.to_vec1()?))
