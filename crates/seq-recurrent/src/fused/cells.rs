@@ -2,20 +2,22 @@
 //! backward, for each cell kind. The matrix products are done by the
 //! caller; `gi = W_ih x + b_ih` and `gh = W_hh h_{k-1} + b_hh` come in.
 //!
-//! A step's output row holds `slots * H` values: the state after the step
-//! (kept from before on a padded step), then what the backward pass needs:
+//! A step writes the state after it, `h` (kept from before on a padded
+//! step), and saves `saved * H` values for the backward pass:
 //!
-//! | kind | slots |
+//! | kind | saved |
 //! |---|---|
-//! | Elman RNN | `h` |
-//! | LSTM | `h, c, i, f, g, o` |
-//! | GRU | `h, r, z, n, W_hn h_{k-1} + b_hn` |
+//! | Elman RNN | nothing (its derivative comes from `h`) |
+//! | LSTM | `c, i, f, g, o` |
+//! | GRU | `r, z, n, W_hn h_{k-1} + b_hn` |
 
 // The loops index several gate slices at once; indices read as the math does.
 #![allow(clippy::needless_range_loop)]
 
 use num_traits::Float;
 use seq_core::Activation;
+
+use super::math::Real;
 
 /// Which cell a fused op runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +37,12 @@ impl Kind {
         }
     }
 
-    /// Values per hidden unit in an output row.
-    pub fn slots(self) -> usize {
+    /// Values per hidden unit a step saves for the backward pass.
+    pub fn saved(self) -> usize {
         match self {
-            Kind::Rnn(_) => 1,
-            Kind::Lstm => 6,
-            Kind::Gru => 5,
+            Kind::Rnn(_) => 0,
+            Kind::Lstm => 5,
+            Kind::Gru => 4,
         }
     }
 
@@ -49,68 +51,80 @@ impl Kind {
     }
 }
 
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
-}
-
-/// One sequence's step forward: `out` gets the slots; `m` is 1 for a real
-/// step and 0 for padding (the state is then carried).
+/// One sequence's step forward: `h_out` gets the new state and `saved`
+/// the values above; `m` is 1 for a real step and 0 for padding (the state
+/// is then carried).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn forward_row<T: Float>(
+#[inline(always)]
+pub(crate) fn forward_row<T: Real>(
     kind: Kind,
     gi: &[T],
     gh: &[T],
     h_prev: &[T],
     c_prev: &[T],
     m: T,
-    out: &mut [T],
+    hs: &mut [T],
+    saved: &mut [T],
 ) {
     let h = h_prev.len();
     let keep = |new: T, old: T| old + m * (new - old);
+    let (hs, h_prev) = (&mut hs[..h], &h_prev[..h]);
     match kind {
         Kind::Rnn(g1) => {
+            let (gi, gh) = (&gi[..h], &gh[..h]);
             for j in 0..h {
                 let pre = gi[j] + gh[j];
                 let a = match g1 {
-                    Activation::Relu => pre.max(T::zero()),
-                    Activation::Sigmoid => sigmoid(pre),
+                    Activation::Relu => Float::max(pre, T::zero()),
+                    Activation::Sigmoid => T::sigmoid(pre),
                     Activation::Identity => pre,
-                    _ => pre.tanh(),
+                    _ => T::tanh_gate(pre),
                 };
-                out[j] = keep(a, h_prev[j]);
+                hs[j] = keep(a, h_prev[j]);
             }
         }
         Kind::Lstm => {
-            let (hs, rest) = out.split_at_mut(h);
-            let (cs, rest) = rest.split_at_mut(h);
-            let (is, rest) = rest.split_at_mut(h);
-            let (fs, rest) = rest.split_at_mut(h);
-            let (gs, os) = rest.split_at_mut(h);
+            let ([xi, xf, xg, xo], [hi, hf, hg, ho]) = (parts(gi, h), parts(gh, h));
+            let [cs, is, fs, gs, os] = parts_mut(saved, h);
+            let c_prev = &c_prev[..h];
             for j in 0..h {
-                let i = sigmoid(gi[j] + gh[j]);
-                let f = sigmoid(gi[h + j] + gh[h + j]);
-                let g = (gi[2 * h + j] + gh[2 * h + j]).tanh();
-                let o = sigmoid(gi[3 * h + j] + gh[3 * h + j]);
+                let i = T::sigmoid(xi[j] + hi[j]);
+                let f = T::sigmoid(xf[j] + hf[j]);
+                let g = T::tanh_gate(xg[j] + hg[j]);
+                let o = T::sigmoid(xo[j] + ho[j]);
                 let c = f * c_prev[j] + i * g;
                 (is[j], fs[j], gs[j], os[j]) = (i, f, g, o);
                 cs[j] = keep(c, c_prev[j]);
-                hs[j] = keep(o * c.tanh(), h_prev[j]);
+                hs[j] = keep(o * T::tanh_gate(c), h_prev[j]);
             }
         }
         Kind::Gru => {
-            let (hs, rest) = out.split_at_mut(h);
-            let (rs, rest) = rest.split_at_mut(h);
-            let (zs, rest) = rest.split_at_mut(h);
-            let (ns, ghn) = rest.split_at_mut(h);
+            let ([xr, xz, xn], [hr, hz, hn]) = (parts(gi, h), parts(gh, h));
+            let [rs, zs, ns, ghn] = parts_mut(saved, h);
             for j in 0..h {
-                let r = sigmoid(gi[j] + gh[j]);
-                let z = sigmoid(gi[h + j] + gh[h + j]);
-                let n = (gi[2 * h + j] + r * gh[2 * h + j]).tanh();
-                (rs[j], zs[j], ns[j], ghn[j]) = (r, z, n, gh[2 * h + j]);
+                let r = T::sigmoid(xr[j] + hr[j]);
+                let z = T::sigmoid(xz[j] + hz[j]);
+                let n = T::tanh_gate(xn[j] + r * hn[j]);
+                (rs[j], zs[j], ns[j], ghn[j]) = (r, z, n, hn[j]);
                 hs[j] = keep(n + z * (h_prev[j] - n), h_prev[j]);
             }
         }
     }
+}
+
+/// The first `N` slices of length `h` of `s` (each exactly `h` long, so
+/// that the gate loops index them without bounds checks and vectorise).
+#[inline(always)]
+fn parts<const N: usize, T>(s: &[T], h: usize) -> [&[T]; N] {
+    let s = &s[..N * h];
+    std::array::from_fn(|k| &s[k * h..][..h])
+}
+
+/// [`parts`], mutable.
+#[inline(always)]
+fn parts_mut<const N: usize, T>(s: &mut [T], h: usize) -> [&mut [T]; N] {
+    let mut chunks = s[..N * h].chunks_exact_mut(h.max(1));
+    std::array::from_fn(|_| chunks.next().unwrap_or_default())
 }
 
 /// Gradients of one step for one sequence.
@@ -122,14 +136,17 @@ pub(crate) struct RowGrads<'a, T> {
     pub dc: &'a mut [T],
     /// Out: dL/d(gi), the input projection's pre-activation.
     pub dgi: &'a mut [T],
-    /// Out: dL/d(gh), the hidden product's (equal to `dgi` but for the GRU's n gate).
+    /// Out, GRU only: dL/d(gh), the hidden product's (for the other cells
+    /// it equals `dgi`, and this slice is empty).
     pub dgh: &'a mut [T],
 }
 
-/// One sequence's step backward from its output row.
-pub(crate) fn backward_row<T: Float>(
+/// One sequence's step backward from its new state `hs` and saved values.
+#[inline(always)]
+pub(crate) fn backward_row<T: Real>(
     kind: Kind,
-    out: &[T],
+    hs: &[T],
+    saved: &[T],
     h_prev: &[T],
     c_prev: &[T],
     m: T,
@@ -137,11 +154,13 @@ pub(crate) fn backward_row<T: Float>(
 ) {
     let h = h_prev.len();
     let one = T::one();
+    let (dh, h_prev) = (&mut g.dh[..h], &h_prev[..h]);
     match kind {
         Kind::Rnn(g1) => {
+            let (hs, dgi) = (&hs[..h], &mut g.dgi[..h]);
             for j in 0..h {
                 // On a real step the output is a = g1(pre); derivatives from it.
-                let a = out[j];
+                let a = hs[j];
                 let da = match g1 {
                     Activation::Relu => {
                         if a > T::zero() {
@@ -154,57 +173,48 @@ pub(crate) fn backward_row<T: Float>(
                     Activation::Identity => one,
                     _ => one - a * a,
                 };
-                let d = g.dh[j];
-                g.dgi[j] = m * d * da;
-                g.dgh[j] = g.dgi[j];
-                g.dh[j] = (one - m) * d;
+                let d = dh[j];
+                dgi[j] = m * d * da;
+                dh[j] = (one - m) * d;
             }
         }
         Kind::Lstm => {
-            let (cs, is, fs, gs, os) = (
-                &out[h..2 * h],
-                &out[2 * h..3 * h],
-                &out[3 * h..4 * h],
-                &out[4 * h..5 * h],
-                &out[5 * h..],
-            );
+            let [cs, is, fs, gs, os] = parts(saved, h);
+            let [di, df, dg, d_o] = parts_mut(g.dgi, h);
+            let (dc, c_prev) = (&mut g.dc[..h], &c_prev[..h]);
             for j in 0..h {
                 let (i, f, gg, o) = (is[j], fs[j], gs[j], os[j]);
-                let tc = cs[j].tanh(); // c is the new cell on a real step
-                let dh_new = m * g.dh[j];
-                let dc_new = m * g.dc[j] + dh_new * o * (one - tc * tc);
-                let d_o = dh_new * tc;
+                let tc = T::tanh_gate(cs[j]); // c is the new cell on a real step
+                let dh_new = m * dh[j];
+                let dc_new = m * dc[j] + dh_new * o * (one - tc * tc);
+                let dh_o = dh_new * tc;
                 let (d_i, d_f, d_g) = (dc_new * gg, dc_new * c_prev[j], dc_new * i);
-                g.dgi[j] = d_i * i * (one - i);
-                g.dgi[h + j] = d_f * f * (one - f);
-                g.dgi[2 * h + j] = d_g * (one - gg * gg);
-                g.dgi[3 * h + j] = d_o * o * (one - o);
-                g.dc[j] = dc_new * f + (one - m) * g.dc[j];
-                g.dh[j] = (one - m) * g.dh[j];
+                di[j] = d_i * i * (one - i);
+                df[j] = d_f * f * (one - f);
+                dg[j] = d_g * (one - gg * gg);
+                d_o[j] = dh_o * o * (one - o);
+                dc[j] = dc_new * f + (one - m) * dc[j];
+                dh[j] = (one - m) * dh[j];
             }
-            g.dgh.copy_from_slice(g.dgi);
         }
         Kind::Gru => {
-            let (rs, zs, ns, ghn) = (
-                &out[h..2 * h],
-                &out[2 * h..3 * h],
-                &out[3 * h..4 * h],
-                &out[4 * h..],
-            );
+            let [rs, zs, ns, ghn] = parts(saved, h);
+            let [dxr, dxz, dxn] = parts_mut(g.dgi, h);
+            let [dhr, dhz, dhn] = parts_mut(g.dgh, h);
             for j in 0..h {
                 let (r, z, n) = (rs[j], zs[j], ns[j]);
-                let dh_new = m * g.dh[j];
+                let dh_new = m * dh[j];
                 let dn = dh_new * (one - z);
                 let dz = dh_new * (h_prev[j] - n);
                 let dpre_n = dn * (one - n * n);
                 let dr = dpre_n * ghn[j];
-                g.dgi[j] = dr * r * (one - r);
-                g.dgi[h + j] = dz * z * (one - z);
-                g.dgi[2 * h + j] = dpre_n;
-                g.dgh[j] = g.dgi[j];
-                g.dgh[h + j] = g.dgi[h + j];
-                g.dgh[2 * h + j] = dpre_n * r;
-                g.dh[j] = dh_new * z + (one - m) * g.dh[j];
+                dxr[j] = dr * r * (one - r);
+                dxz[j] = dz * z * (one - z);
+                dxn[j] = dpre_n;
+                dhr[j] = dxr[j];
+                dhz[j] = dxz[j];
+                dhn[j] = dpre_n * r;
+                dh[j] = dh_new * z + (one - m) * dh[j];
             }
         }
     }

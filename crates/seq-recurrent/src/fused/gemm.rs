@@ -1,6 +1,6 @@
 //! Matrix products on row-major slices, through the `gemm` crate that
-//! candle itself uses, called directly so that the time loop allocates
-//! nothing and pays no tensor bookkeeping per step.
+//! candle itself uses, called directly: the weight gradients, and every
+//! product where [`super::kernel`] has no fast path (f64, no AVX2).
 
 use gemm::Parallelism;
 
@@ -38,8 +38,8 @@ impl<'a, T> Mat<'a, T> {
 }
 
 /// `dst[m, n] (+)= a[m, k] · b[k, n]`: added to `dst` when `accumulate`,
-/// else written over it. Single-threaded: for the products of one time
-/// step a second thread costs more than it gives.
+/// else written over it. On the calling thread only: the fused op runs
+/// blocks of sequences on every thread already.
 pub(crate) fn matmul<T: num_traits::Float + 'static>(
     dst: &mut [T],
     a: Mat<T>,

@@ -1,53 +1,62 @@
 //! The fused recurrence: one custom op per layer and direction that runs
-//! the whole time loop, with an explicit backward pass through time.
+//! the input projection and the whole time loop, with an explicit backward
+//! pass through time.
 //!
 //! Composed from candle ops, a recurrent layer records a dozen autograd
-//! nodes per step, and slicing the input projection per step costs a
-//! full-size gradient per slice in backward (O(T^2)). This op takes the
-//! projection of all steps at once and returns every step's state; its
-//! backward walks the steps in reverse with preallocated buffers and
-//! accumulates `dW_hh` in one product at the end.
+//! nodes per step, each with its own allocation, and slicing the input
+//! projection per step costs a full-size gradient per slice in backward
+//! (O(T^2)). This op takes the layer's input and weights and returns every
+//! step's state. The sequences of a batch never meet inside a layer, so
+//! blocks of them run on every thread through all the steps without any
+//! synchronisation ([`forward`], [`backward`]); only the weight gradients
+//! are summed over the whole batch, in one product each.
+//!
+//! The gates each step computes are kept inside the op (not in its
+//! result), so that the graph carries only the states and their gradient
+//! only the states'. The LSTM's final `c` comes out of a second op,
+//! [`FinalCell`], which hands its gradient to the first: the states are
+//! then the whole result, `[B, T, H]`, with no slicing node after it (each
+//! node of candle's backward pass allocates its gradient twice).
 //!
 //! CPU only, f32 and f64; other devices use the composed path.
 
+mod backward;
 mod cells;
+mod forward;
 mod gemm;
-mod split;
+mod kernel;
+mod math;
+mod scratch;
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
-use num_traits::Float;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType,
+};
 
 pub(crate) use cells::Kind;
-use cells::{backward_row, forward_row, RowGrads};
-use gemm::{matmul, Mat};
+use math::Real;
+use scratch::Buffer;
 
-/// What the backward pass through time leaves for the sums over rows and
-/// steps: `dgi` and `dgh` `[T, B, G*H]`, every step's `h_{k-1}` `[T, B, H]`,
-/// and the gradients of the initial state `[B, H]`.
-pub(crate) struct Bptt<T> {
-    pub dgi: Vec<T>,
-    pub dgh: Vec<T>,
-    pub h_prev: Vec<T>,
-    pub dh: Vec<T>,
-    pub dc: Vec<T>,
-}
-
-/// The op for one layer and direction.
-///
-/// Arguments: `gi` `[T, B, G*H]` (time-major `W_ih x + b_ih`), `w_hh`
-/// `[G*H, H]`, and `aux`, a flat vector of `h0` `[B*H]`, `c0` `[B*H]` (LSTM
-/// only), `b_hh` `[G*H]` and the mask `[T*B]` (1 real, 0 padding).
-/// Result: `[T, B, slots*H]`, see [`cells`].
+/// The sizes and direction of one op.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FusedRecurrence {
+pub(crate) struct Dims {
     pub kind: Kind,
-    pub time: usize,
     pub batch: usize,
+    pub time: usize,
+    pub input: usize,
     pub hidden: usize,
     pub reverse: bool,
 }
 
-impl FusedRecurrence {
+impl Dims {
+    /// `G*H`: the width of the gate pre-activations.
+    fn width(&self) -> usize {
+        self.kind.gates() * self.hidden
+    }
+
+    /// The steps in the order the recurrence visits them.
     fn order(&self) -> Vec<usize> {
         match self.reverse {
             true => (0..self.time).rev().collect(),
@@ -55,224 +64,235 @@ impl FusedRecurrence {
         }
     }
 
-    /// Splits `aux` into `(h0, c0, b_hh, mask)`.
-    fn unpack<'a, T>(&self, aux: &'a [T]) -> (&'a [T], &'a [T], &'a [T], &'a [T]) {
-        let bh = self.batch * self.hidden;
-        let (h0, rest) = aux.split_at(bh);
-        let (c0, rest) = rest.split_at(if self.kind.has_c() { bh } else { 0 });
-        let (b_hh, mask) = rest.split_at(self.kind.gates() * self.hidden);
-        (h0, c0, b_hh, mask)
-    }
-
     fn aux_len(&self) -> usize {
-        let bh = self.batch * self.hidden;
-        bh * (1 + usize::from(self.kind.has_c()))
-            + self.kind.gates() * self.hidden
-            + self.time * self.batch
+        let (b, h, w) = (self.batch, self.hidden, self.width());
+        w * h + 2 * w + b * h * (1 + usize::from(self.kind.has_c())) + b * self.time
     }
 
-    fn forward<T: Float + 'static>(&self, gi: &[T], w: &[T], aux: &[T]) -> Vec<T> {
-        let (b, h, k) = (self.batch, self.hidden, self.kind.slots());
-        let gh_len = self.kind.gates() * h;
-        let (h0, c0, b_hh, mask) = self.unpack(aux);
-        let mut out = vec![T::zero(); self.time * b * k * h];
-        let mut gh = vec![T::zero(); b * gh_len];
-        let mut h_prev = h0.to_vec();
-        let mut c_prev = if self.kind.has_c() {
-            c0.to_vec()
-        } else {
-            vec![T::zero(); b * h]
+    /// Splits `aux` into its parts.
+    fn unpack<'a, T>(&self, aux: &'a [T]) -> Aux<'a, T> {
+        let (b, h, w) = (self.batch, self.hidden, self.width());
+        let (w_hh, rest) = aux.split_at(w * h);
+        let (b_ih, rest) = rest.split_at(w);
+        let (b_hh, rest) = rest.split_at(w);
+        let (h0, rest) = rest.split_at(b * h);
+        let (c0, mask) = rest.split_at(if self.kind.has_c() { b * h } else { 0 });
+        Aux {
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            c0,
+            mask,
+        }
+    }
+
+    /// Blocks of sequences, one per thread, at least 4 each.
+    fn blocks(&self) -> Vec<Range<usize>> {
+        const MIN_ROWS: usize = 4;
+        let n = rayon::current_num_threads()
+            .min(self.batch / MIN_ROWS)
+            .max(1);
+        (0..n)
+            .map(|i| i * self.batch / n..(i + 1) * self.batch / n)
+            .collect()
+    }
+
+    /// These sizes for the sequences `rows` only.
+    fn rows(&self, rows: &Range<usize>) -> Dims {
+        Dims {
+            batch: rows.len(),
+            ..*self
+        }
+    }
+}
+
+/// The third argument of the op, unpacked: `W_hh` `[G*H, H]`, `b_ih` and
+/// `b_hh` `[G*H]` (zeros for a layer without bias), `h0` `[B, H]`, `c0`
+/// `[B, H]` (LSTM only; empty otherwise) and the mask `[B, T]` (1 real, 0
+/// padding).
+#[derive(Clone, Copy)]
+struct Aux<'a, T> {
+    w_hh: &'a [T],
+    b_ih: &'a [T],
+    b_hh: &'a [T],
+    h0: &'a [T],
+    c0: &'a [T],
+    mask: &'a [T],
+}
+
+impl<'a, T> Aux<'a, T> {
+    /// The per-sequence parts for the sequences `r` of a `d.time`-step batch.
+    fn rows(&self, r: &Range<usize>, d: &Dims) -> Aux<'a, T> {
+        let h = d.hidden;
+        let c0 = match self.c0.is_empty() {
+            true => self.c0,
+            false => &self.c0[r.start * h..r.end * h],
         };
-        for t in self.order() {
-            // gh = h_{k-1} W_hh^T + b_hh   [B, G*H]
-            gh.chunks_mut(gh_len)
-                .for_each(|row| row.copy_from_slice(b_hh));
-            matmul(&mut gh, Mat::new(&h_prev), Mat::t(w), (b, gh_len, h), true);
-            let out_t = &mut out[t * b * k * h..(t + 1) * b * k * h];
-            for r in 0..b {
-                let row = &mut out_t[r * k * h..(r + 1) * k * h];
-                let gi_r = &gi[(t * b + r) * gh_len..(t * b + r + 1) * gh_len];
-                let (hp, cp) = (&h_prev[r * h..(r + 1) * h], &c_prev[r * h..(r + 1) * h]);
-                forward_row(
-                    self.kind,
-                    gi_r,
-                    &gh[r * gh_len..(r + 1) * gh_len],
-                    hp,
-                    cp,
-                    mask[t * b + r],
-                    row,
-                );
-            }
-            for r in 0..b {
-                let row = &out_t[r * k * h..];
-                h_prev[r * h..(r + 1) * h].copy_from_slice(&row[..h]);
-                if self.kind.has_c() {
-                    c_prev[r * h..(r + 1) * h].copy_from_slice(&row[h..2 * h]);
-                }
-            }
+        Aux {
+            h0: &self.h0[r.start * h..r.end * h],
+            c0,
+            mask: &self.mask[r.start * d.time..r.end * d.time],
+            ..*self
         }
-        out
+    }
+}
+
+/// The op for one layer and direction.
+///
+/// Arguments: `x` `[B, T, I]`, `W_ih` `[G*H, I]` and `aux`, the flat
+/// concatenation of the parts of [`Aux`]. Result: `[B, T, H]`, every
+/// step's state (a padded step's is the state carried over it).
+#[derive(Debug, Clone)]
+pub(crate) struct FusedRecurrence {
+    pub dims: Dims,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// What the op keeps from forward to backward, and shares with its
+/// [`FinalCell`].
+#[derive(Debug, Default)]
+struct Shared {
+    /// The gates of every step, `[B, T, saved * H]`.
+    saved: Option<Saved>,
+    /// The LSTM's final `c` `[B, H]`, and its gradient once [`FinalCell`]'s
+    /// backward has run.
+    c_last: Option<CpuStorage>,
+    dc_last: Option<CpuStorage>,
+}
+
+/// The gates forward saved, in the op's element type.
+enum Saved {
+    F32(Buffer<f32>),
+    F64(Buffer<f64>),
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Saved")
+    }
+}
+
+/// The LSTM's final cell state `[B, H]`, read off a [`FusedRecurrence`]
+/// applied to that op's result; its backward leaves the gradient for the
+/// fused op's (which candle runs after it: it consumes the fused op's
+/// result) and passes zeros to the states.
+#[derive(Debug, Clone)]
+pub(crate) struct FinalCell {
+    dims: Dims,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl FusedRecurrence {
+    /// The op computing the final `c` of this one (LSTM only).
+    pub fn final_cell(&self) -> FinalCell {
+        FinalCell {
+            dims: self.dims,
+            shared: self.shared.clone(),
+        }
     }
 
-    /// `(dgi, dw_hh, daux)` from the result and its gradient.
-    fn backward<T: Float + 'static>(
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CustomOp1 for FinalCell {
+    fn name(&self) -> &'static str {
+        "fused-recurrence-final-cell"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match &shared.c_last {
+            Some(c) => Ok((c.clone(), Shape::from((self.dims.batch, self.dims.hidden)))),
+            None => candle_core::bail!("fused recurrence: no final cell state (not an LSTM)"),
+        }
+    }
+
+    fn bwd(
         &self,
-        w: &[T],
-        aux: &[T],
-        out: &[T],
-        dout: &[T],
-    ) -> (Vec<T>, Vec<T>, Vec<T>) {
-        self.reduce(self.through_time(w, aux, out, dout))
-    }
-
-    /// The backward pass through time, row by row: everything but the sums
-    /// over rows and steps.
-    fn through_time<T: Float + 'static>(
-        &self,
-        w: &[T],
-        aux: &[T],
-        out: &[T],
-        dout: &[T],
-    ) -> Bptt<T> {
-        let (b, h, k) = (self.batch, self.hidden, self.kind.slots());
-        let gh_len = self.kind.gates() * h;
-        let (h0, c0, _, mask) = self.unpack(aux);
-        let zero = T::zero();
-        let mut dgi = vec![zero; self.time * b * gh_len];
-        let mut dgh = vec![zero; self.time * b * gh_len];
-        let mut h_prev_all = vec![zero; self.time * b * h]; // h_{k-1} of every step
-        let (mut dh, mut dc) = (vec![zero; b * h], vec![zero; b * h]);
-        let mut dh_direct = vec![zero; b * h];
-        let zeros = vec![zero; b * h];
-        let order = self.order();
-        for (idx, &t) in order.iter().enumerate().rev() {
-            let prev = idx.checked_sub(1).map(|i| order[i]);
-            for r in 0..b {
-                let row = &out[(t * b + r) * k * h..(t * b + r + 1) * k * h];
-                let (hp, cp) = match prev {
-                    Some(p) => {
-                        let prow = &out[(p * b + r) * k * h..];
-                        (
-                            &prow[..h],
-                            if self.kind.has_c() {
-                                &prow[h..2 * h]
-                            } else {
-                                &zeros[..h]
-                            },
-                        )
-                    }
-                    None => (
-                        &h0[r * h..(r + 1) * h],
-                        if self.kind.has_c() {
-                            &c0[r * h..(r + 1) * h]
-                        } else {
-                            &zeros[..h]
-                        },
-                    ),
-                };
-                h_prev_all[(t * b + r) * h..(t * b + r + 1) * h].copy_from_slice(hp);
-                // dL/dh and dL/dc after this step: from the output and from later steps.
-                let d_out = &dout[(t * b + r) * k * h..];
-                let dh_r = &mut dh_direct[r * h..(r + 1) * h];
-                let dc_r = &mut dc[r * h..(r + 1) * h];
-                for j in 0..h {
-                    dh_r[j] = dh[r * h + j] + d_out[j];
-                    if self.kind.has_c() {
-                        dc_r[j] = dc_r[j] + d_out[h + j];
-                    }
-                }
-                let at = (t * b + r) * gh_len;
-                let grads = RowGrads {
-                    dh: dh_r,
-                    dc: dc_r,
-                    dgi: &mut dgi[at..at + gh_len],
-                    dgh: &mut dgh[at..at + gh_len],
-                };
-                backward_row(self.kind, row, hp, cp, mask[t * b + r], grads);
-            }
-            // dL/dh_{k-1} = direct part + dgh W_hh   [B, H]
-            dh.copy_from_slice(&dh_direct);
-            matmul(
-                &mut dh,
-                Mat::new(&dgh[t * b * gh_len..(t + 1) * b * gh_len]),
-                Mat::new(w),
-                (b, h, gh_len),
-                true,
-            );
-        }
-        Bptt {
-            dgi,
-            dgh,
-            h_prev: h_prev_all,
-            dh,
-            dc,
-        }
-    }
-
-    /// `(dgi, dw_hh, daux)`: the sums over rows and steps of a [`Bptt`].
-    fn reduce<T: Float + 'static>(&self, bptt: Bptt<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let (b, h) = (self.batch, self.hidden);
-        let gh_len = self.kind.gates() * h;
-        let zero = T::zero();
-        let Bptt {
-            dgi,
-            dgh,
-            h_prev: h_prev_all,
-            dh,
-            dc,
-        } = bptt;
-        // dW_hh = sum over steps of dgh^T h_{k-1}: one product over all steps.
-        let rows = self.time * b;
-        let mut dw = vec![zero; gh_len * h];
-        matmul(
-            &mut dw,
-            Mat::t(&dgh),
-            Mat::new(&h_prev_all),
-            (gh_len, h, rows),
-            false,
-        );
-        let mut db = vec![zero; gh_len];
-        for row in dgh.chunks(gh_len) {
-            db.iter_mut().zip(row).for_each(|(d, g)| *d = *d + *g);
-        }
-        let mut daux = Vec::with_capacity(self.aux_len());
-        daux.extend_from_slice(&dh);
-        if self.kind.has_c() {
-            daux.extend_from_slice(&dc);
-        }
-        daux.extend_from_slice(&db);
-        daux.resize(self.aux_len(), zero); // the mask gets no gradient
-        (dgi, dw, daux)
-    }
-
-    fn out_shape(&self) -> Shape {
-        Shape::from((self.time, self.batch, self.kind.slots() * self.hidden))
+        states: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let (s, l) = grad.storage_and_layout();
+        let dc = match &*s {
+            Storage::Cpu(CpuStorage::F32(v)) => CpuStorage::F32(contiguous(v, l)?.to_vec()),
+            Storage::Cpu(CpuStorage::F64(v)) => CpuStorage::F64(contiguous(v, l)?.to_vec()),
+            _ => candle_core::bail!("fused recurrence: f32 or f64 CPU gradients only"),
+        };
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dc_last = Some(dc);
+        Ok(Some(states.zeros_like()?))
     }
 }
 
 impl FusedRecurrence {
+    pub fn new(dims: Dims) -> Self {
+        FusedRecurrence {
+            dims,
+            shared: Arc::default(),
+        }
+    }
+
+    fn out_shape(&self) -> Shape {
+        Shape::from((self.dims.batch, self.dims.time, self.dims.hidden))
+    }
+
+    fn keep(&self, saved: Saved, c_last: CpuStorage) {
+        let mut shared = self.lock();
+        shared.saved = Some(saved);
+        shared.c_last = Some(c_last);
+    }
+
     #[allow(clippy::type_complexity)]
-    fn grads<T: WithDType + Float + Send + Sync>(
+    fn grads<T: Real>(
         &self,
-        gi: &Tensor,
-        w: &Tensor,
-        aux: &Tensor,
-        res: &Tensor,
-        grad_res: &Tensor,
+        [x, w_ih, aux, res, grad_res]: [&Tensor; 5],
+        saved: &[T],
+        dc_last: &[T],
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dgi, dw, daux) = self.backward_split::<T>(
-            &vec_of(w)?,
-            &vec_of(aux)?,
-            &vec_of(res)?,
-            &vec_of(grad_res)?,
+        let grad_res = grad_res.contiguous()?;
+        let (guards, dev) = (
+            [x, w_ih, aux, res, &grad_res].map(Tensor::storage_and_layout),
+            x.device(),
         );
-        let dev = gi.device();
+        let [xs, ws, auxs, outs, douts] = guards.each_ref().map(|(s, l)| slice_of::<T>(s, l));
+        let g = backward::backward(
+            &self.dims,
+            backward::Args {
+                x: xs?,
+                w_ih: ws?,
+                aux: auxs?,
+                hs: outs?,
+                dhs: douts?,
+                dc_last,
+                saved,
+            },
+            x.track_op(),
+        );
+        let dx = match g.dx {
+            Some(dx) => Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            None => None,
+        };
         Ok((
-            Some(Tensor::from_vec(dgi, gi.shape(), dev)?),
-            Some(Tensor::from_vec(dw, w.shape(), dev)?),
-            Some(Tensor::from_vec(daux, aux.shape(), dev)?),
+            dx,
+            Some(Tensor::from_vec(g.dw_ih, w_ih.shape(), dev)?),
+            Some(Tensor::from_vec(g.daux, aux.shape(), dev)?),
         ))
     }
+}
+
+/// The elements of a contiguous CPU tensor's storage.
+fn slice_of<'a, T: WithDType>(s: &'a Storage, l: &Layout) -> candle_core::Result<&'a [T]> {
+    let Storage::Cpu(s) = s else {
+        candle_core::bail!("fused recurrence: CPU tensors only");
+    };
+    contiguous(T::cpu_storage_as_slice(s)?, l)
 }
 
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
@@ -280,10 +300,6 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a 
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("fused recurrence: non-contiguous argument"),
     }
-}
-
-fn vec_of<T: WithDType>(t: &Tensor) -> candle_core::Result<Vec<T>> {
-    t.flatten_all()?.to_vec1::<T>()
 }
 
 impl CustomOp3 for FusedRecurrence {
@@ -301,20 +317,19 @@ impl CustomOp3 for FusedRecurrence {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         seq_core::ensure_flush_denormals();
+        let d = &self.dims;
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(gi), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
-                CpuStorage::F32(self.forward_split(
-                    contiguous(gi, l1)?,
-                    contiguous(w, l2)?,
-                    contiguous(aux, l3)?,
-                ))
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
+                let args = (contiguous(x, l1)?, contiguous(w, l2)?, contiguous(aux, l3)?);
+                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2);
+                self.keep(Saved::F32(saved), CpuStorage::F32(c_last));
+                CpuStorage::F32(out)
             }
-            (CpuStorage::F64(gi), CpuStorage::F64(w), CpuStorage::F64(aux)) => {
-                CpuStorage::F64(self.forward_split(
-                    contiguous(gi, l1)?,
-                    contiguous(w, l2)?,
-                    contiguous(aux, l3)?,
-                ))
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(aux)) => {
+                let args = (contiguous(x, l1)?, contiguous(w, l2)?, contiguous(aux, l3)?);
+                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2);
+                self.keep(Saved::F64(saved), CpuStorage::F64(c_last));
+                CpuStorage::F64(out)
             }
             _ => candle_core::bail!("fused recurrence: f32 or f64 arguments of one dtype"),
         };
@@ -323,17 +338,30 @@ impl CustomOp3 for FusedRecurrence {
 
     fn bwd(
         &self,
-        gi: &Tensor,
-        w: &Tensor,
+        x: &Tensor,
+        w_ih: &Tensor,
         aux: &Tensor,
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         seq_core::ensure_flush_denormals();
-        match gi.dtype() {
-            DType::F32 => self.grads::<f32>(gi, w, aux, res, grad_res),
-            DType::F64 => self.grads::<f64>(gi, w, aux, res, grad_res),
-            other => candle_core::bail!("fused recurrence: no backward for {other:?}"),
+        let args = [x, w_ih, aux, res, grad_res];
+        let mut shared = self.lock();
+        // The final c's gradient, if its op's backward ran; taken, so that a
+        // second backward pass through this graph starts afresh.
+        let dc_last = shared.dc_last.take();
+        match (x.dtype(), shared.saved.as_ref(), dc_last) {
+            (DType::F32, Some(Saved::F32(s)), Some(CpuStorage::F32(dc))) => {
+                self.grads::<f32>(args, s, &dc)
+            }
+            (DType::F32, Some(Saved::F32(s)), _) => self.grads::<f32>(args, s, &[]),
+            (DType::F64, Some(Saved::F64(s)), Some(CpuStorage::F64(dc))) => {
+                self.grads::<f64>(args, s, &dc)
+            }
+            (DType::F64, Some(Saved::F64(s)), _) => self.grads::<f64>(args, s, &[]),
+            (dtype, ..) => candle_core::bail!(
+                "fused recurrence: no saved {dtype:?} forward to go back through"
+            ),
         }
     }
 }

@@ -6,7 +6,7 @@ use candle_nn::VarBuilder;
 use seq_core::{Dropout, Error, Mode, Result, Seq};
 
 use super::{Engine, RecurrentConfig};
-use crate::fused::{FusedRecurrence, Kind};
+use crate::fused::{Dims, FusedRecurrence, Kind};
 use crate::{Cell, State};
 
 /// `cells[layer][direction]`, with dropout between layers.
@@ -231,46 +231,44 @@ fn unroll_fused<C: Cell>(
     let (batch, time, input) = x.dims3()?;
     let w = cell.weights();
     let hidden = w.hidden_size;
-    let gi = cell.project(&x.reshape((batch * time, input))?)?; // [batch * time, G*H]
-    let gi = gi
-        .reshape((batch, time, ()))?
-        .transpose(0, 1)?
-        .contiguous()?; // [time, batch, G*H]
-    let (dtype, dev) = (gi.dtype(), gi.device());
-    let mut aux = vec![start.h.flatten_all()?];
+    let (dtype, dev) = (x.dtype(), x.device());
+    let bias = |b: &Option<Tensor>| match b {
+        Some(b) => Ok(b.clone()),
+        None => Tensor::zeros(kind.gates() * hidden, dtype, dev),
+    };
+    let mut aux = vec![
+        w.weight_hh.flatten_all()?,
+        bias(&w.bias_ih)?,
+        bias(&w.bias_hh)?,
+        start.h.flatten_all()?,
+    ];
     if kind.has_c() {
         aux.push(match &start.c {
             Some(c) => c.flatten_all()?,
             None => Tensor::zeros(batch * hidden, dtype, dev)?,
         });
     }
-    aux.push(match &w.bias_hh {
-        Some(b) => b.clone(),
-        None => Tensor::zeros(kind.gates() * hidden, dtype, dev)?,
-    });
     aux.push(match mask {
-        Some(m) => m.t()?.flatten_all()?, // time-major
-        None => Tensor::ones(time * batch, dtype, dev)?,
+        Some(m) => m.flatten_all()?, // [batch * time]
+        None => Tensor::ones(batch * time, dtype, dev)?,
     });
-    let op = FusedRecurrence {
+    let op = FusedRecurrence::new(Dims {
         kind,
-        time,
         batch,
+        time,
+        input,
         hidden,
         reverse,
-    };
-    let out = gi.apply_op3(&w.weight_hh.contiguous()?, &Tensor::cat(&aux, 0)?, op)?; // [time, batch, slots*H]
-    let hs = out.narrow(2, 0, hidden)?.transpose(0, 1)?; // [batch, time, H]
-    let last = out.get(if reverse { 0 } else { time - 1 })?; // [batch, slots*H]
+    });
+    let final_cell = op.final_cell();
+    let hs = x
+        .contiguous()?
+        .apply_op3(&w.weight_ih.contiguous()?, &Tensor::cat(&aux, 0)?, op)?; // [batch, time, H]
     let c = match kind.has_c() {
-        true => Some(last.narrow(1, hidden, hidden)?),
+        true => Some(hs.apply_op1(final_cell)?), // [batch, H]
         false => None,
     };
-    Ok((
-        hs,
-        State {
-            h: last.narrow(1, 0, hidden)?,
-            c,
-        },
-    ))
+    let last = if reverse { 0 } else { time - 1 };
+    let h = hs.narrow(1, last, 1)?.squeeze(1)?;
+    Ok((hs, State { h, c }))
 }
