@@ -3,7 +3,7 @@
 //! then added.
 
 use super::cells::{backward_row, Kind, RowGrads};
-use super::gemm::{matmul, Mat};
+use super::gemm::{matmul, matmul_strided, Mat};
 use super::kernel::Packed;
 use super::math::{run_each, Job, Real};
 use super::scratch::buffer;
@@ -30,8 +30,8 @@ pub(super) struct Grads<T> {
     pub daux: Vec<T>,
 }
 
-/// The weight gradients, laid out as `dW_ih` `[G*H, I]`, `dW_hh` `[G*H,
-/// H]`, `db_ih`, `db_hh` `[G*H]`: one block's share, or their sum.
+/// The weight gradients, laid out as `[dW_ih dW_hh]` `[G*H, I + H]`,
+/// `db_ih`, `db_hh` `[G*H]`: one block's share, or their sum.
 fn weights_len(d: &Dims) -> usize {
     d.width() * (d.input + d.hidden + 2)
 }
@@ -84,13 +84,24 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
     for share in sum {
         weights.iter_mut().zip(share).for_each(|(s, v)| *s += *v);
     }
-    let mut daux = weights.split_off(w * i); // dW_hh, db_ih, db_hh
+    let (dw, db) = weights.split_at(w * (i + h));
+    let dw_ih = dw
+        .chunks(i + h)
+        .flat_map(|row| &row[..i])
+        .copied()
+        .collect();
+    let mut daux: Vec<T> = dw
+        .chunks(i + h)
+        .flat_map(|row| &row[i..])
+        .copied()
+        .collect();
+    daux.extend_from_slice(db); // db_ih, db_hh
     daux.extend_from_slice(&dh0);
     daux.extend_from_slice(&dc0);
     daux.resize(d.aux_len(), T::zero()); // the mask gets no gradient
     Grads {
         dx: want_dx.then_some(dx),
-        dw_ih: weights,
+        dw_ih,
         daux,
     }
 }
@@ -139,9 +150,17 @@ impl<T: Real> Job for Block<'_, T> {
         // dL/d(gi), and for the GRU dL/d(gh) (else equal)   [n, T, G*H]
         let mut dgi = buffer::<T>(n * t_len * w);
         let mut dgh = buffer::<T>(if gru { n * t_len * w } else { 0 });
-        let mut h_prev = buffer::<T>(n * t_len * h); // every step's h_{t-1}
-                                                     // dL/dh and dL/dc carried back from later steps; dL/dc starts at the
-                                                     // final c's gradient.
+        // [x h_{t-1}] of every step   [n, T, I + H]  (x only when one
+        // product gives both weights' gradients: not for the GRU)
+        let xh_w = i + h;
+        let mut xh = buffer::<T>(n * t_len * xh_w);
+        if !gru {
+            for (row, x) in xh.chunks_mut(xh_w).zip(x.chunks(i.max(1))) {
+                row[..i].copy_from_slice(&x[..i]);
+            }
+        }
+        // dL/dh and dL/dc carried back from later steps; dL/dc starts at the
+        // final c's gradient.
         let (dh, dc) = (out.dh0, out.dc0);
         match dc_last.is_empty() {
             true => dc.fill(T::zero()),
@@ -162,7 +181,7 @@ impl<T: Real> Job for Block<'_, T> {
                         aux.c0.get(r * h..(r + 1) * h).unwrap_or(&[]),
                     ),
                 };
-                h_prev[at * h..][..h].copy_from_slice(hp);
+                xh[at * xh_w + i..][..h].copy_from_slice(hp);
                 let dh_r = &mut dh[r * h..][..h];
                 dh_r.iter_mut()
                     .zip(&dhs[at * h..][..h])
@@ -193,11 +212,23 @@ impl<T: Real> Job for Block<'_, T> {
         }
         // This block's share of the sums over sequences and steps.
         let rows = n * t_len;
-        let (dw_ih, rest) = out.share.split_at_mut(w * i);
-        let (dw_hh, rest) = rest.split_at_mut(w * h);
+        let (dw, rest) = out.share.split_at_mut(w * xh_w);
         let (db_ih, db_hh) = rest.split_at_mut(w);
-        matmul(dw_ih, Mat::t(&dgi), Mat::new(x), (w, i, rows), false); // dgi^T x
-        matmul(dw_hh, Mat::t(dg), Mat::new(&h_prev), (w, h, rows), false); // dg^T h_{t-1}
+        if gru {
+            // dgi^T x and dgh^T h_{t-1}, side by side
+            matmul_strided(dw, xh_w, Mat::t(&dgi), Mat::new(x), (w, i, rows), false);
+            let h_prev = Mat::strided(&xh[i..], xh_w);
+            matmul_strided(
+                &mut dw[i..],
+                xh_w,
+                Mat::t(&dgh),
+                h_prev,
+                (w, h, rows),
+                false,
+            );
+        } else {
+            matmul(dw, Mat::t(&dgi), Mat::new(&xh), (w, xh_w, rows), false); // dgi^T [x h_{t-1}]
+        }
         column_sums(db_ih, &dgi);
         column_sums(db_hh, dg);
     }

@@ -4,12 +4,14 @@
 
 use gemm::Parallelism;
 
-/// A row-major matrix operand: its data and whether the slice holds its
-/// transpose (so `W^T` is read from `W` without a copy).
+/// A row-major matrix operand: its data, whether the slice holds its
+/// transpose (so `W^T` is read from `W` without a copy), and the stride
+/// between the stored rows when they are not packed.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a, T> {
     pub data: &'a [T],
     pub transposed: bool,
+    pub ld: Option<usize>,
 }
 
 impl<'a, T> Mat<'a, T> {
@@ -17,22 +19,42 @@ impl<'a, T> Mat<'a, T> {
         Mat {
             data,
             transposed: false,
+            ld: None,
         }
     }
 
     pub fn t(data: &'a [T]) -> Self {
         Mat {
-            data,
             transposed: true,
+            ..Mat::new(data)
         }
     }
 
-    /// (row stride, column stride) of a `rows x cols` view.
-    fn strides(&self, rows: usize, cols: usize) -> (isize, isize) {
-        if self.transposed {
-            (1, rows as isize)
+    /// Rows `ld` apart in `data`.
+    pub fn strided(data: &'a [T], ld: usize) -> Self {
+        Mat {
+            ld: Some(ld),
+            ..Mat::new(data)
+        }
+    }
+
+    /// (row stride, column stride) of a `rows x cols` view, and the length
+    /// of `data` it needs.
+    fn strides(&self, rows: usize, cols: usize) -> (isize, isize, usize) {
+        let (outer, inner) = if self.transposed {
+            (cols, rows)
         } else {
-            (cols as isize, 1)
+            (rows, cols)
+        };
+        let ld = self.ld.unwrap_or(inner);
+        let len = if outer * inner == 0 {
+            0
+        } else {
+            (outer - 1) * ld + inner
+        };
+        match self.transposed {
+            true => (1, ld as isize, len),
+            false => (ld as isize, 1, len),
         }
     }
 }
@@ -44,24 +66,39 @@ pub(crate) fn matmul<T: num_traits::Float + 'static>(
     dst: &mut [T],
     a: Mat<T>,
     b: Mat<T>,
+    dims: (usize, usize, usize),
+    accumulate: bool,
+) {
+    matmul_strided(dst, dims.1, a, b, dims, accumulate)
+}
+
+/// [`matmul`] into rows of `dst` `ldd` apart.
+pub(crate) fn matmul_strided<T: num_traits::Float + 'static>(
+    dst: &mut [T],
+    ldd: usize,
+    a: Mat<T>,
+    b: Mat<T>,
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
 ) {
+    let (a_rs, a_cs, a_len) = a.strides(m, k);
+    let (b_rs, b_cs, b_len) = b.strides(k, n);
     assert!(
-        dst.len() >= m * n && a.data.len() >= m * k && b.data.len() >= k * n,
+        ldd >= n && a.data.len() >= a_len && b.data.len() >= b_len,
         "matmul operand sizes"
     );
     if m == 0 || n == 0 {
         return;
     }
+    assert!(dst.len() >= (m - 1) * ldd + n, "matmul destination size");
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(T::zero());
+            dst.chunks_mut(ldd)
+                .take(m)
+                .for_each(|row| row[..n].fill(T::zero()));
         }
         return;
     }
-    let (a_rs, a_cs) = a.strides(m, k);
-    let (b_rs, b_cs) = b.strides(k, n);
     // SAFETY: the sizes were checked above; the strides describe views
     // inside those sizes, and `dst` does not alias `a` or `b` (it is `&mut`).
     unsafe {
@@ -71,7 +108,7 @@ pub(crate) fn matmul<T: num_traits::Float + 'static>(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            ldd as isize,
             accumulate,
             a.data.as_ptr(),
             a_cs,
@@ -111,5 +148,18 @@ mod tests {
             matmul(&mut c, am, bm, (2, 2, 3), true);
             assert_eq!(c, want.map(|v| 2.0 * v));
         }
+        // Rows of `a` 4 apart, rows of the result 3 apart (the third
+        // column is left alone).
+        let a_padded = [1.0f64, 2., 3., 9., 4., 5., 6.];
+        let mut c = [0.0, 0., -1., 0., 0.];
+        matmul_strided(
+            &mut c,
+            3,
+            Mat::strided(&a_padded, 4),
+            Mat::new(&b[..]),
+            (2, 2, 3),
+            false,
+        );
+        assert_eq!(c, [4.0, 5., -1., 10., 11.]);
     }
 }

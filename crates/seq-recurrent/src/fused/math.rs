@@ -79,20 +79,28 @@ pub(crate) trait Job {
     fn run(self);
 }
 
-/// Runs each job on its own rayon thread (at most one per thread, see
-/// `Dims::blocks`): `rayon::broadcast`, so that no job waits for a sleeping
-/// worker to steal it.
+/// Threads to split the batch over: candle's CPU pool and the caller.
+pub(crate) fn threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
+/// Runs the jobs on candle's CPU thread pool (whose workers spin between
+/// candle's own ops: a second pool would compete with them for the cores
+/// and wait for them to go to sleep), each job once, compiled for AVX2 and
+/// FMA when `T::simd()` holds.
 pub(crate) fn run_each<T: Real, J: Job + Send>(jobs: Vec<J>) {
     if jobs.len() == 1 {
         return jobs.into_iter().for_each(run::<T, J>);
     }
     let slots: Vec<std::sync::Mutex<Option<J>>> =
         jobs.into_iter().map(|j| Some(j).into()).collect();
-    rayon::broadcast(|ctx| {
-        let job = slots.get(ctx.index()).and_then(|s| s.lock().ok()?.take());
-        if let Some(job) = job {
-            seq_core::ensure_flush_denormals();
-            run::<T, J>(job)
+    candle_core::utils::barrier_pool().execute_chunked(slots.len(), |range| {
+        for slot in &slots[range] {
+            let job = slot.lock().ok().and_then(|mut s| s.take());
+            if let Some(job) = job {
+                seq_core::ensure_flush_denormals();
+                run::<T, J>(job)
+            }
         }
     });
 }
