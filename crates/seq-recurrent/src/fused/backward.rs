@@ -36,10 +36,11 @@ fn weights_len(d: &Dims) -> usize {
     d.width() * (d.input + d.hidden + 2)
 }
 
+/// The gradients of the op's arguments from those of its results.
 pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T> {
     let (b, t, h, w, i) = (d.batch, d.time, d.hidden, d.width(), d.input);
     let aux = d.unpack(a.aux);
-    let packed = Packed::new(aux.w_hh, (w, h), false); // W_hh [G*H, H]
+    let w_hh = Packed::new(aux.w_hh, (w, h), false); // W_hh [G*H, H]
     let w_ih = Packed::new(a.w_ih, (w, i), false); // W_ih [G*H, I]
     let blocks = d.blocks();
     let mut shares = vec![T::zero(); blocks.len() * weights_len(d)];
@@ -63,7 +64,7 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
             aux: aux.rows(&r, d),
             x: &a.x[r.start * t * i..r.end * t * i],
             w_ih: &w_ih,
-            w_hh: &packed,
+            w_hh: &w_hh,
             hs: &hs[r.start * t * h..r.end * t * h],
             dhs: &dhs[r.start * t * h..r.end * t * h],
             dc_last: dc_last.get(r.start * h..r.end * h).unwrap_or(&[]),
