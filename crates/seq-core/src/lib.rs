@@ -35,10 +35,12 @@ mod linear;
 mod module;
 mod params;
 pub mod pool;
+mod relu;
 pub mod rng;
 mod seq;
 mod sequential;
 pub mod testing;
+pub mod threads;
 
 pub use activation::{softmax, Activation};
 pub use denormals::{ensure_flush_denormals, flush_denormals, set_flush_denormals};

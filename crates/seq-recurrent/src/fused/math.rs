@@ -79,30 +79,10 @@ pub(crate) trait Job {
     fn run(self);
 }
 
-/// Threads to split the batch over: candle's CPU pool and the caller.
-pub(crate) fn threads() -> usize {
-    candle_core::utils::barrier_pool().n_workers() + 1
-}
-
-/// Runs the jobs on candle's CPU thread pool (whose workers spin between
-/// candle's own ops: a second pool would compete with them for the cores
-/// and wait for them to go to sleep), each job once, compiled for AVX2 and
-/// FMA when `T::simd()` holds.
+/// Runs the jobs on candle's CPU thread pool ([`seq_core::threads`]), each
+/// compiled for AVX2 and FMA when `T::simd()` holds.
 pub(crate) fn run_each<T: Real, J: Job + Send>(jobs: Vec<J>) {
-    if jobs.len() == 1 {
-        return jobs.into_iter().for_each(run::<T, J>);
-    }
-    let slots: Vec<std::sync::Mutex<Option<J>>> =
-        jobs.into_iter().map(|j| Some(j).into()).collect();
-    candle_core::utils::barrier_pool().execute_chunked(slots.len(), |range| {
-        for slot in &slots[range] {
-            let job = slot.lock().ok().and_then(|mut s| s.take());
-            if let Some(job) = job {
-                seq_core::ensure_flush_denormals();
-                run::<T, J>(job)
-            }
-        }
-    });
+    seq_core::threads::run_each(jobs, run::<T, J>);
 }
 
 /// Runs `job` compiled for AVX2 and FMA when `T::simd()` holds, else as is.

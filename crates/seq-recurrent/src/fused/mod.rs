@@ -89,11 +89,7 @@ impl Dims {
 
     /// Blocks of sequences, one per thread, at least 4 each.
     fn blocks(&self) -> Vec<Range<usize>> {
-        const MIN_ROWS: usize = 4;
-        let n = math::threads().min(self.batch / MIN_ROWS).max(1);
-        (0..n)
-            .map(|i| i * self.batch / n..(i + 1) * self.batch / n)
-            .collect()
+        seq_core::threads::blocks(self.batch, 4)
     }
 
     /// These sizes for the sequences `rows` only.

@@ -1,0 +1,64 @@
+//! Running independent blocks of work on candle's CPU thread pool.
+//!
+//! seq's CPU kernels (the fused recurrence, the fused convolution) split a
+//! batch into blocks and run one per thread. They use candle's own pool,
+//! whose workers spin for a while after each of candle's ops: a second pool
+//! (rayon's) would compete with them for the cores.
+
+use std::sync::Mutex;
+
+/// Threads a batch is split over: candle's CPU workers and the caller.
+pub fn count() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
+/// `len` items in at most [`count`] contiguous blocks of at least
+/// `min_len` items each (one block when `len < 2 * min_len`).
+pub fn blocks(len: usize, min_len: usize) -> Vec<std::ops::Range<usize>> {
+    let n = count().min(len / min_len.max(1)).max(1);
+    (0..n).map(|i| i * len / n..(i + 1) * len / n).collect()
+}
+
+/// Runs `run` once on each job, the jobs spread over candle's CPU pool
+/// (on the calling thread alone when there is one job), with denormals
+/// flushed as [`crate::ensure_flush_denormals`] sets them.
+pub fn run_each<J: Send>(jobs: Vec<J>, run: impl Fn(J) + Sync) {
+    crate::ensure_flush_denormals();
+    if jobs.len() == 1 {
+        return jobs.into_iter().for_each(run);
+    }
+    let slots: Vec<Mutex<Option<J>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    candle_core::utils::barrier_pool().execute_chunked(slots.len(), |range| {
+        for slot in &slots[range] {
+            let job = slot.lock().ok().and_then(|mut s| s.take());
+            if let Some(job) = job {
+                crate::ensure_flush_denormals();
+                run(job);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_the_range_in_order() {
+        for (len, min) in [(0, 4), (3, 4), (32, 4), (33, 1), (7, 0)] {
+            let b = blocks(len, min);
+            assert!(!b.is_empty() && b.len() <= count());
+            assert_eq!((b[0].start, b[b.len() - 1].end), (0, len));
+            assert!(b.windows(2).all(|w| w[0].end == w[1].start));
+        }
+    }
+
+    #[test]
+    fn every_job_runs_once() {
+        let seen = Mutex::new(Vec::new());
+        run_each((0..5).collect(), |j: usize| seen.lock().unwrap().push(j));
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+    }
+}
