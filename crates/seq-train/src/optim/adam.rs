@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
+use super::inplace::{self, Moment, Step};
 use crate::Result;
 
 /// How weight decay enters.
@@ -22,6 +23,8 @@ pub(super) enum Decay {
     Decoupled(f64),
 }
 
+/// The new weights, or `None` when they were updated in place (on the CPU:
+/// see [`inplace`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn update(
     p: &Tensor,
@@ -32,12 +35,57 @@ pub(super) fn update(
     (beta1, beta2): (f64, f64),
     eps: f64,
     decay: Decay,
-) -> Result<Tensor> {
+) -> Result<Option<Tensor>> {
+    if let Decay::L2(wd) = decay {
+        if wd != 0.0 {
+            g = (g + (p * wd)?)?;
+        }
+    }
+    let decoupled = match decay {
+        Decay::Decoupled(wd) => wd,
+        Decay::L2(_) => 0.0,
+    };
+    let bias1 = 1.0 - beta1.powi(t as i32);
+    let bias2 = 1.0 - beta2.powi(t as i32);
+    let moments = (slots.get("exp_avg"), slots.get("exp_avg_sq"));
+    let in_place = match moments {
+        (Some(m), Some(v)) => inplace::applies(&[p, &g, m, v]),
+        (None, None) => inplace::applies(&[p, &g]),
+        _ => false,
+    };
+    if in_place {
+        if slots.is_empty() {
+            slots.insert("exp_avg", p.zeros_like()?);
+            slots.insert("exp_avg_sq", p.zeros_like()?);
+        }
+        let (m, v) = (&slots["exp_avg"], &slots["exp_avg_sq"]);
+        m.inplace_op2(
+            &g,
+            &Moment {
+                decay: beta1,
+                squared: false,
+            },
+        )?;
+        v.inplace_op2(
+            &g,
+            &Moment {
+                decay: beta2,
+                squared: true,
+            },
+        )?;
+        let step = Step {
+            lr,
+            decoupled_decay: decoupled,
+            bias1,
+            bias2,
+            eps,
+        };
+        p.inplace_op3(m, v, &step)?;
+        return Ok(None);
+    }
     let mut p = p.clone();
-    match decay {
-        Decay::L2(wd) if wd != 0.0 => g = (g + (&p * wd)?)?,
-        Decay::Decoupled(wd) if wd != 0.0 => p = (p * (1.0 - lr * wd))?,
-        _ => {}
+    if decoupled != 0.0 {
+        p = (p * (1.0 - lr * decoupled))?;
     }
     let m = match slots.get("exp_avg") {
         Some(m) => ((m * beta1)? + (&g * (1.0 - beta1))?)?,
@@ -47,11 +95,9 @@ pub(super) fn update(
         Some(v) => ((v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?,
         None => (g.sqr()? * (1.0 - beta2))?,
     };
-    let bias1 = 1.0 - beta1.powi(t as i32);
-    let bias2 = 1.0 - beta2.powi(t as i32);
     let denom = ((v.sqrt()? / bias2.sqrt())? + eps)?;
     let p = (p - (m.div(&denom)? * (lr / bias1))?)?;
     slots.insert("exp_avg", m);
     slots.insert("exp_avg_sq", v);
-    Ok(p)
+    Ok(Some(p))
 }

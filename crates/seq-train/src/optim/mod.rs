@@ -4,6 +4,7 @@
 //! without saved state).
 
 mod adam;
+mod inplace;
 mod rmsprop;
 mod sgd;
 
@@ -170,7 +171,15 @@ impl Optimizer for Optim {
                     nesterov,
                     weight_decay,
                     ..
-                } => sgd::update(&p, g, slots, self.lr, momentum, nesterov, weight_decay)?,
+                } => Some(sgd::update(
+                    &p,
+                    g,
+                    slots,
+                    self.lr,
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                )?),
                 OptimizerConfig::Adam {
                     betas,
                     eps,
@@ -207,9 +216,20 @@ impl Optimizer for Optim {
                     momentum,
                     weight_decay,
                     ..
-                } => rmsprop::update(&p, g, slots, self.lr, alpha, eps, momentum, weight_decay)?,
+                } => Some(rmsprop::update(
+                    &p,
+                    g,
+                    slots,
+                    self.lr,
+                    alpha,
+                    eps,
+                    momentum,
+                    weight_decay,
+                )?),
             };
-            var.set(&new)?;
+            if let Some(new) = new {
+                var.set(&new)?; // else updated in place
+            }
         }
         Ok(())
     }
@@ -229,7 +249,8 @@ impl Optimizer for Optim {
         )];
         for ((name, _), slots) in self.vars.iter().zip(&self.slots) {
             for (slot, t) in slots {
-                out.push((format!("{name}.{slot}"), t.clone()));
+                // A copy: the optimiser may update its buffers in place.
+                out.push((format!("{name}.{slot}"), t.copy()?));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -252,7 +273,9 @@ impl Optimizer for Optim {
                             var.dims()
                         )));
                     }
-                    slots.insert(slot, t.to_dtype(var.dtype())?.to_device(var.device())?);
+                    // A copy, which the optimiser may update in place.
+                    let t = t.to_dtype(var.dtype())?.to_device(var.device())?.copy()?;
+                    slots.insert(slot, t);
                 }
             }
         }
