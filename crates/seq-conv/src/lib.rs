@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod conv1d;
+mod fused;
 mod padding;
 mod pool;
 mod temporal;
