@@ -109,7 +109,7 @@ fn workloads() -> Res<Vec<Workload>> {
             let mut h = x.clone();
             for conv in &convs {
                 let y = conv.forward(&h, mode)?;
-                h = y.with_values(y.values().relu()?)?;
+                h = y.with_values(Activation::Relu.apply(y.values())?)?;
             }
             Ok(h.values().sum_all()?)
         }),

@@ -31,7 +31,7 @@ impl Activation {
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Tanh => xs.tanh()?,
-            Activation::Relu => xs.relu()?,
+            Activation::Relu => crate::relu::relu(xs)?, // one-pass backward on the CPU
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs)?,
             Activation::Gelu => xs.gelu_erf()?,
             Activation::Identity => xs.clone(),
