@@ -74,11 +74,8 @@ impl<T: Real> Job for Block<'_, T> {
         } = self;
         let (n, t_len, h, w) = (d.batch, d.time, d.hidden, d.width());
         let s = d.kind.saved() * h;
-        // gi = x W_ih^T + b_ih for every step at once   [n*T, G*H]
-        let mut gi = buffer(n * t_len * w);
-        gi.chunks_mut(w)
-            .for_each(|row| row.copy_from_slice(aux.b_ih));
-        w_ih_t.mul_add(&mut gi, x, d.input, n * t_len);
+        // This step's input and hidden products, kept in cache   [n, G*H]
+        let mut gi = vec![T::zero(); n * w];
         let mut gh = vec![T::zero(); n * w];
         let mut h_prev = aux.h0.to_vec(); // [n, H]
         let mut c_prev = match d.kind.has_c() {
@@ -86,6 +83,10 @@ impl<T: Real> Job for Block<'_, T> {
             false => Vec::new(),
         };
         for t in d.order() {
+            // gi = x_t W_ih^T + b_ih: rows of x `T*I` apart   [n, G*H]
+            gi.chunks_mut(w)
+                .for_each(|row| row.copy_from_slice(aux.b_ih));
+            w_ih_t.mul_add(&mut gi, &x[t * d.input..], t_len * d.input, n);
             // gh = h_{t-1} W_hh^T + b_hh   [n, G*H]
             gh.chunks_mut(w)
                 .for_each(|row| row.copy_from_slice(aux.b_hh));
@@ -98,7 +99,7 @@ impl<T: Real> Job for Block<'_, T> {
                 let hp = &h_prev[r * h..(r + 1) * h];
                 forward_row(
                     d.kind,
-                    &gi[at * w..][..w],
+                    &gi[r * w..][..w],
                     &gh[r * w..][..w],
                     hp,
                     cp,
