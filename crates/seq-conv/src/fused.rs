@@ -19,7 +19,7 @@
 //! One group only; grouped convolutions take the composed path.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
-use gemm::Parallelism;
+use seq_core::cpu::{contiguous, gemm, View};
 
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -34,70 +34,6 @@ pub(crate) struct FusedConv1d {
     pub kernel: usize,
     pub stride: usize,
     pub dilation: usize,
-}
-
-/// A strided matrix view: data, offset of element (0, 0), row and column strides.
-#[derive(Clone, Copy)]
-struct View<'a, T> {
-    data: &'a [T],
-    at: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a, T> View<'a, T> {
-    /// Whether an `m x n` view stays inside `data`.
-    fn fits(&self, m: usize, n: usize) -> bool {
-        m == 0 || n == 0 || self.at + (m - 1) * self.rs + (n - 1) * self.cs < self.data.len()
-    }
-}
-
-/// `dst[m, n] += a[m, k] · b[k, n]` on strided views, on this thread.
-fn product<T: WithDType>(
-    dst: &mut [T],
-    (at, rs, cs): (usize, usize, usize),
-    a: View<T>,
-    b: View<T>,
-    (m, n, k): (usize, usize, usize),
-) {
-    let d = View {
-        data: &*dst,
-        at,
-        rs,
-        cs,
-    };
-    assert!(
-        d.fits(m, n) && a.fits(m, k) && b.fits(k, n),
-        "conv product operand sizes"
-    );
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    // SAFETY: every element each view reaches is inside its slice (checked
-    // above); `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr().add(at),
-            cs as isize,
-            rs as isize,
-            true,
-            a.data.as_ptr().add(a.at),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr().add(b.at),
-            b.cs as isize,
-            b.rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
 }
 
 impl FusedConv1d {
@@ -160,7 +96,14 @@ impl FusedConv1d {
                     let ts = self.outputs(k);
                     let dims = (ts.len(), co, ci);
                     let rows = self.rows(x, k, &ts);
-                    product(y, (ts.start * co, co, 1), rows, self.tap(w, k, true), dims);
+                    gemm(
+                        y,
+                        (ts.start * co, co, 1),
+                        rows,
+                        self.tap(w, k, true),
+                        dims,
+                        true,
+                    );
                 }
             }
         });
@@ -209,7 +152,14 @@ impl FusedConv1d {
                             cs: 1,
                         };
                         let at = (rows.at, rows.rs, 1);
-                        product(dx, at, dy_rows, self.tap(w, k, false), (ts.len(), ci, co));
+                        gemm(
+                            dx,
+                            at,
+                            dy_rows,
+                            self.tap(w, k, false),
+                            (ts.len(), ci, co),
+                            true,
+                        );
                     }
                     let dy_cols = View {
                         data: dy,
@@ -218,7 +168,7 @@ impl FusedConv1d {
                         cs: co,
                     }; // dy^T
                     let at = (k * co * ci, ci, 1);
-                    product(dw, at, dy_cols, rows, (co, ci, ts.len()));
+                    gemm(dw, at, dy_cols, rows, (co, ci, ts.len()), true);
                 }
                 for row in dy.chunks(co) {
                     db.iter_mut().zip(row).for_each(|(s, v)| *s += *v);
@@ -241,10 +191,7 @@ impl FusedConv1d {
 }
 
 fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&T::cpu_storage_as_slice(s)?[a..b]),
-        None => candle_core::bail!("fused conv1d: non-contiguous argument"),
-    }
+    contiguous(T::cpu_storage_as_slice(s)?, l)
 }
 
 impl FusedConv1d {

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+pub mod cpu;
 mod denormals;
 mod device;
 mod dropout;

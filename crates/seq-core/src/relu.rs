@@ -5,15 +5,10 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor, WithDType};
 
+use crate::cpu::contiguous;
+
 /// The op. Its derivative is PyTorch's: 1 where `x > 0`, else 0.
 pub(crate) struct Relu;
-
-fn contiguous<'a, T>(v: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("relu: non-contiguous tensor"),
-    }
-}
 
 fn forward<T: WithDType>(x: &[T]) -> Vec<T> {
     x.iter()

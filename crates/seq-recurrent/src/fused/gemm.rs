@@ -1,8 +1,9 @@
-//! Matrix products on row-major slices, through the `gemm` crate that
-//! candle itself uses, called directly: the weight gradients, and every
-//! product where [`super::kernel`] has no fast path (f64, no AVX2).
+//! Matrix products on row-major slices ([`seq_core::cpu::gemm`]): the
+//! weight gradients, and every product where [`super::kernel`] has no fast
+//! path (f64, no AVX2).
 
-use gemm::Parallelism;
+use candle_core::WithDType;
+use seq_core::cpu::{gemm, View};
 
 /// A row-major matrix operand: its data, whether the slice holds its
 /// transpose (so `W^T` is read from `W` without a copy), and the stride
@@ -38,23 +39,16 @@ impl<'a, T> Mat<'a, T> {
         }
     }
 
-    /// (row stride, column stride) of a `rows x cols` view, and the length
-    /// of `data` it needs.
-    fn strides(&self, rows: usize, cols: usize) -> (isize, isize, usize) {
-        let (outer, inner) = if self.transposed {
-            (cols, rows)
-        } else {
-            (rows, cols)
-        };
+    /// The `rows x cols` matrix this operand stands for.
+    fn view(&self, rows: usize, cols: usize) -> View<'a, T> {
+        let inner = if self.transposed { rows } else { cols };
         let ld = self.ld.unwrap_or(inner);
-        let len = if outer * inner == 0 {
-            0
-        } else {
-            (outer - 1) * ld + inner
-        };
-        match self.transposed {
-            true => (1, ld as isize, len),
-            false => (ld as isize, 1, len),
+        let (rs, cs) = if self.transposed { (1, ld) } else { (ld, 1) };
+        View {
+            data: self.data,
+            at: 0,
+            rs,
+            cs,
         }
     }
 }
@@ -62,7 +56,7 @@ impl<'a, T> Mat<'a, T> {
 /// `dst[m, n] (+)= a[m, k] · b[k, n]`: added to `dst` when `accumulate`,
 /// else written over it. On the calling thread only: the fused op runs
 /// blocks of sequences on every thread already.
-pub(crate) fn matmul<T: num_traits::Float + 'static>(
+pub(crate) fn matmul<T: WithDType>(
     dst: &mut [T],
     a: Mat<T>,
     b: Mat<T>,
@@ -73,7 +67,7 @@ pub(crate) fn matmul<T: num_traits::Float + 'static>(
 }
 
 /// [`matmul`] into rows of `dst` `ldd` apart.
-pub(crate) fn matmul_strided<T: num_traits::Float + 'static>(
+pub(crate) fn matmul_strided<T: WithDType>(
     dst: &mut [T],
     ldd: usize,
     a: Mat<T>,
@@ -81,49 +75,15 @@ pub(crate) fn matmul_strided<T: num_traits::Float + 'static>(
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
 ) {
-    let (a_rs, a_cs, a_len) = a.strides(m, k);
-    let (b_rs, b_cs, b_len) = b.strides(k, n);
-    assert!(
-        ldd >= n && a.data.len() >= a_len && b.data.len() >= b_len,
-        "matmul operand sizes"
+    assert!(ldd >= n, "matmul destination stride");
+    gemm(
+        dst,
+        (0, ldd, 1),
+        a.view(m, k),
+        b.view(k, n),
+        (m, n, k),
+        accumulate,
     );
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(dst.len() >= (m - 1) * ldd + n, "matmul destination size");
-    if k == 0 {
-        if !accumulate {
-            dst.chunks_mut(ldd)
-                .take(m)
-                .for_each(|row| row[..n].fill(T::zero()));
-        }
-        return;
-    }
-    // SAFETY: the sizes were checked above; the strides describe views
-    // inside those sizes, and `dst` does not alias `a` or `b` (it is `&mut`).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            ldd as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ use candle_core::{
 pub(crate) use cells::Kind;
 use math::Real;
 use scratch::Buffer;
+use seq_core::cpu::contiguous;
 
 /// The sizes and direction of one op.
 #[derive(Debug, Clone, Copy)]
@@ -287,13 +288,6 @@ fn slice_of<'a, T: WithDType>(s: &'a Storage, l: &Layout) -> candle_core::Result
         candle_core::bail!("fused recurrence: CPU tensors only");
     };
     contiguous(T::cpu_storage_as_slice(s)?, l)
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("fused recurrence: non-contiguous argument"),
-    }
 }
 
 impl CustomOp3 for FusedRecurrence {

@@ -8,6 +8,7 @@
 //! candle's `affine` does), so both give the same bits.
 
 use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, WithDType};
+use seq_core::cpu::{contiguous, contiguous_mut};
 
 /// Whether the in-place path applies: CPU tensors, contiguous, f32 or f64.
 pub(super) fn applies(tensors: &[&Tensor]) -> bool {
@@ -34,20 +35,6 @@ pub(super) struct Step {
     pub eps: f64,
 }
 
-fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("adam in place: non-contiguous tensor"),
-    }
-}
-
-fn slice_mut<'a, T>(v: &'a mut [T], l: &Layout) -> Result<&'a mut [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&mut v[a..b]),
-        None => bail!("adam in place: non-contiguous tensor"),
-    }
-}
-
 impl Moment {
     fn apply<T: WithDType>(&self, s: &mut [T], g: &[T]) {
         let (keep, take) = (T::from_f64(self.decay), T::from_f64(1.0 - self.decay));
@@ -66,10 +53,10 @@ impl InplaceOp2 for Moment {
     fn cpu_fwd(&self, s: &mut CpuStorage, ls: &Layout, g: &CpuStorage, lg: &Layout) -> Result<()> {
         match (s, g) {
             (CpuStorage::F32(s), CpuStorage::F32(g)) => {
-                self.apply(slice_mut(s, ls)?, slice(g, lg)?)
+                self.apply(contiguous_mut(s, ls)?, contiguous(g, lg)?)
             }
             (CpuStorage::F64(s), CpuStorage::F64(g)) => {
-                self.apply(slice_mut(s, ls)?, slice(g, lg)?)
+                self.apply(contiguous_mut(s, ls)?, contiguous(g, lg)?)
             }
             _ => bail!("adam in place: f32 or f64 tensors of one dtype"),
         }
@@ -110,12 +97,16 @@ impl InplaceOp3 for Step {
         lv: &Layout,
     ) -> Result<()> {
         match (p, m, v) {
-            (CpuStorage::F32(p), CpuStorage::F32(m), CpuStorage::F32(v)) => {
-                self.apply(slice_mut(p, lp)?, slice(m, lm)?, slice(v, lv)?)
-            }
-            (CpuStorage::F64(p), CpuStorage::F64(m), CpuStorage::F64(v)) => {
-                self.apply(slice_mut(p, lp)?, slice(m, lm)?, slice(v, lv)?)
-            }
+            (CpuStorage::F32(p), CpuStorage::F32(m), CpuStorage::F32(v)) => self.apply(
+                contiguous_mut(p, lp)?,
+                contiguous(m, lm)?,
+                contiguous(v, lv)?,
+            ),
+            (CpuStorage::F64(p), CpuStorage::F64(m), CpuStorage::F64(v)) => self.apply(
+                contiguous_mut(p, lp)?,
+                contiguous(m, lm)?,
+                contiguous(v, lv)?,
+            ),
             _ => bail!("adam in place: f32 or f64 tensors of one dtype"),
         }
         Ok(())
