@@ -121,7 +121,7 @@ fn workloads() -> Res<Vec<Workload>> {
     w.push(Workload {
         name: "transformer encoder 2 layers d128 h4 ff512 [32,128,128]",
         tokens: 32 * 128,
-        run: Box::new(move |mode| Ok(encoder.forward(&x, None, None, mode)?.0.sum_all()?)),
+        run: Box::new(move |mode| Ok(encoder.forward(&x, None, None, mode)?.sum_all()?)),
     });
 
     let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(256, 8), vb(&p).pp("mha"))?;

@@ -228,7 +228,7 @@ impl TextEncoder {
             }
             Body::Transformer(positions, encoder) => {
                 let x = positions.apply(xs.values(), 0)?;
-                let (h, _) = encoder.forward(&x, xs.mask(), None, mode)?; // [batch, time, embed]
+                let h = encoder.forward(&x, xs.mask(), None, mode)?; // [batch, time, embed]
                 mean_over_time(&h, xs.mask()) // [batch, embed]
             }
         }

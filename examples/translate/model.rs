@@ -145,7 +145,7 @@ impl Translator {
     /// Teacher forcing: logits `[batch, T, tgt_vocab]`.
     fn logits(&self, b: &PairBatch, mode: Mode) -> Result<Tensor> {
         match &self.net {
-            Net::Transformer(m) => Ok(m.forward(&b.src, &b.tgt_in, mode)?.0),
+            Net::Transformer(m) => m.forward(&b.src, &b.tgt_in, mode),
             Net::Gru(m) => m.forward(&b.src, &b.tgt_in, mode),
         }
     }
@@ -197,7 +197,7 @@ impl Translator {
         let src = Tensor::from_vec(source.to_vec(), (1, source.len()), device)?;
         let tgt_in = [&[BOS], target].concat();
         let tgt_in = Tensor::from_vec(tgt_in.clone(), (1, tgt_in.len()), device)?;
-        let (_, weights) = m.forward(&src, &tgt_in, Mode::Eval)?;
+        let (_, weights) = m.forward_with_weights(&src, &tgt_in, Mode::Eval)?;
         let Some(last) = weights.decoder.last() else {
             return Ok(None);
         };

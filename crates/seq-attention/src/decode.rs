@@ -89,7 +89,7 @@ impl TransformerSeq2Seq {
     /// The encoder's memory `[batch, S, d]` and source padding mask `[batch, S]`.
     pub fn encode(&self, src: &Tensor, mode: Mode) -> Result<(Tensor, Option<Tensor>)> {
         let (x, mask) = self.embed(&self.src_embedding, src, 0)?;
-        let (memory, _) = self
+        let memory = self
             .transformer
             .encoder
             .forward(&x, mask.as_ref(), None, mode)?;
@@ -97,10 +97,20 @@ impl TransformerSeq2Seq {
     }
 
     /// Teacher forcing: logits `[batch, T, tgt_vocab]` for decoder inputs
-    /// `tgt_in` `[batch, T]` (start token, then the target shifted right),
-    /// and every layer's attention weights (the decoder's cross-attention is
-    /// the heatmap of which source words each target word looks at).
-    pub fn forward(
+    /// `tgt_in` `[batch, T]` (start token, then the target shifted right).
+    pub fn forward(&self, src: &Tensor, tgt_in: &Tensor, mode: Mode) -> Result<Tensor> {
+        let (x, src_mask) = self.embed(&self.src_embedding, src, 0)?;
+        let (y, tgt_mask) = self.embed(&self.tgt_embedding, tgt_in, 0)?;
+        let h = self
+            .transformer
+            .forward(&x, &y, src_mask.as_ref(), tgt_mask.as_ref(), mode)?;
+        self.generator.apply(&h)
+    }
+
+    /// [`forward`](Self::forward) and every layer's attention weights (the
+    /// decoder's cross-attention is the heatmap of which source words each
+    /// target word looks at).
+    pub fn forward_with_weights(
         &self,
         src: &Tensor,
         tgt_in: &Tensor,
@@ -108,9 +118,13 @@ impl TransformerSeq2Seq {
     ) -> Result<(Tensor, TransformerWeights)> {
         let (x, src_mask) = self.embed(&self.src_embedding, src, 0)?;
         let (y, tgt_mask) = self.embed(&self.tgt_embedding, tgt_in, 0)?;
-        let (h, weights) =
-            self.transformer
-                .forward(&x, &y, src_mask.as_ref(), tgt_mask.as_ref(), mode)?;
+        let (h, weights) = self.transformer.forward_with_weights(
+            &x,
+            &y,
+            src_mask.as_ref(),
+            tgt_mask.as_ref(),
+            mode,
+        )?;
         Ok((self.generator.apply(&h)?, weights))
     }
 
@@ -149,7 +163,7 @@ impl TransformerSeq2Seq {
         let ids = Tensor::from_vec(prefix.concat(), (prefix.len(), t), dev)?;
         let (y, _) = self.embed(&self.tgt_embedding, &ids, 0)?;
         let causal = AttnMask::causal(t, 0, dev)?;
-        let (h, _) = self.transformer.decoder.forward(
+        let h = self.transformer.decoder.forward(
             &y,
             memory,
             Some(&causal),

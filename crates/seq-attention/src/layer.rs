@@ -4,7 +4,8 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use seq_core::{
-    Activation, Dropout, Error, LayerNorm, LayerNormConfig, Linear, LinearConfig, Mode, Result,
+    Activation, Dropout, Engine, Error, LayerNorm, LayerNormConfig, Linear, LinearConfig, Mode,
+    Result,
 };
 
 use crate::{AttnMask, KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
@@ -29,6 +30,9 @@ pub struct TransformerLayerConfig {
     pub norm_first: bool,
     /// Seed of the dropout masks (default 0).
     pub seed: u64,
+    /// Fused CPU ops (attention, layer norm, activations) or the composed
+    /// reference (default [`Engine::Fused`]).
+    pub engine: Engine,
 }
 
 impl TransformerLayerConfig {
@@ -43,7 +47,14 @@ impl TransformerLayerConfig {
             layer_norm_eps: 1e-5,
             norm_first: false,
             seed: 0,
+            engine: Engine::Fused,
         }
+    }
+
+    /// With the fused ops or the composed reference.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// With a feed-forward width.
@@ -74,6 +85,7 @@ impl TransformerLayerConfig {
     fn attention(&self, salt: u64) -> MultiHeadAttentionConfig {
         MultiHeadAttentionConfig::new(self.d_model, self.nhead)
             .with_dropout(self.dropout, self.seed.wrapping_add(salt))
+            .with_engine(self.engine)
     }
 
     fn norm(&self, vb: VarBuilder) -> Result<LayerNorm> {
@@ -175,43 +187,61 @@ impl TransformerEncoderLayer {
         })
     }
 
-    /// Runs the layer on `x` `[batch, T, d_model]`.
+    /// Runs the layer on `x` `[batch, T, d_model]`; self-attention takes the
+    /// fused path (see [`MultiHeadAttentionConfig::engine`]).
     ///
     /// # Parameters
     /// - `key_padding_mask` `[batch, T]`: 1 real, 0 padding.
     /// - `attn_mask`: optional, e.g. causal.
     ///
     /// # Returns
-    /// `[batch, T, d_model]` and the self-attention weights `[batch, heads, T, T]`.
+    /// `[batch, T, d_model]`.
     pub fn forward(
         &self,
         x: &Tensor,
         key_padding_mask: Option<&Tensor>,
         attn_mask: Option<&AttnMask>,
         mode: Mode,
+    ) -> Result<Tensor> {
+        let (y, _) = self.run(x, key_padding_mask, attn_mask, NeedWeights::No, mode)?;
+        Ok(y)
+    }
+
+    /// [`forward`](Self::forward) with the self-attention weights
+    /// `[batch, heads, T, T]` (the composed, materialising path).
+    pub fn forward_with_weights(
+        &self,
+        x: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        attn_mask: Option<&AttnMask>,
+        mode: Mode,
     ) -> Result<(Tensor, Tensor)> {
+        let (y, w) = self.run(x, key_padding_mask, attn_mask, NeedWeights::PerHead, mode)?;
+        let w =
+            w.ok_or_else(|| Error::config("TransformerEncoderLayer", "no attention weights"))?;
+        Ok((y, w))
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        attn_mask: Option<&AttnMask>,
+        need: NeedWeights,
+        mode: Mode,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let mut weights = None;
         let x = residual(x, &self.norm1, self.config.norm_first, |h| {
-            let (y, w) = self.self_attn.forward(
-                h,
-                h,
-                h,
-                key_padding_mask,
-                attn_mask,
-                NeedWeights::PerHead,
-                mode,
-            )?;
+            let (y, w) =
+                self.self_attn
+                    .forward(h, h, h, key_padding_mask, attn_mask, need, mode)?;
             weights = w;
             self.dropout1.apply(&y, mode)
         })?;
         let x = residual(&x, &self.norm2, self.config.norm_first, |h| {
             self.ff.apply(h, mode)
         })?;
-        Ok((
-            x,
-            weights
-                .ok_or_else(|| Error::config("TransformerEncoderLayer", "no attention weights"))?,
-        ))
+        Ok((x, weights))
     }
 }
 
@@ -274,12 +304,15 @@ impl TransformerDecoderLayer {
         })
     }
 
-    /// Runs the layer on the target `x` `[batch, T, d]` over `memory` `[batch, S, d]`.
+    /// Runs the layer on the target `x` `[batch, T, d]` over `memory` `[batch, S, d]`;
+    /// both attentions take the fused path.
     ///
     /// # Parameters
     /// - `tgt_mask`: self-attention mask, usually [`AttnMask::causal`].
     /// - `tgt_key_padding_mask` `[batch, T]`, `memory_key_padding_mask` `[batch, S]`: 1 real, 0 padding.
-    #[allow(clippy::too_many_arguments)]
+    ///
+    /// # Returns
+    /// `[batch, T, d]`.
     pub fn forward(
         &self,
         x: &Tensor,
@@ -288,19 +321,54 @@ impl TransformerDecoderLayer {
         tgt_key_padding_mask: Option<&Tensor>,
         memory_key_padding_mask: Option<&Tensor>,
         mode: Mode,
+    ) -> Result<Tensor> {
+        let masks = (tgt_mask, tgt_key_padding_mask, memory_key_padding_mask);
+        let (y, _, _) = self.run(x, memory, masks, NeedWeights::No, mode)?;
+        Ok(y)
+    }
+
+    /// [`forward`](Self::forward) with both attentions' weights (the
+    /// composed, materialising path).
+    pub fn forward_with_weights(
+        &self,
+        x: &Tensor,
+        memory: &Tensor,
+        tgt_mask: Option<&AttnMask>,
+        tgt_key_padding_mask: Option<&Tensor>,
+        memory_key_padding_mask: Option<&Tensor>,
+        mode: Mode,
     ) -> Result<(Tensor, DecoderWeights)> {
+        let masks = (tgt_mask, tgt_key_padding_mask, memory_key_padding_mask);
+        let (y, sw, cw) = self.run(x, memory, masks, NeedWeights::PerHead, mode)?;
+        let missing = || Error::config("TransformerDecoderLayer", "no attention weights");
+        Ok((
+            y,
+            DecoderWeights {
+                self_attn: sw.ok_or_else(missing)?,
+                cross_attn: cw.ok_or_else(missing)?,
+            },
+        ))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run(
+        &self,
+        x: &Tensor,
+        memory: &Tensor,
+        (tgt_mask, tgt_key_padding_mask, memory_key_padding_mask): (
+            Option<&AttnMask>,
+            Option<&Tensor>,
+            Option<&Tensor>,
+        ),
+        need: NeedWeights,
+        mode: Mode,
+    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
         let nf = self.config.norm_first;
         let (mut sw, mut cw) = (None, None);
         let x = residual(x, &self.norm1, nf, |h| {
-            let (y, w) = self.self_attn.forward(
-                h,
-                h,
-                h,
-                tgt_key_padding_mask,
-                tgt_mask,
-                NeedWeights::PerHead,
-                mode,
-            )?;
+            let (y, w) =
+                self.self_attn
+                    .forward(h, h, h, tgt_key_padding_mask, tgt_mask, need, mode)?;
             sw = w;
             self.dropout1.apply(&y, mode)
         })?;
@@ -311,21 +379,14 @@ impl TransformerDecoderLayer {
                 memory,
                 memory_key_padding_mask,
                 None,
-                NeedWeights::PerHead,
+                need,
                 mode,
             )?;
             cw = w;
             self.dropout2.apply(&y, mode)
         })?;
         let x = residual(&x, &self.norm3, nf, |h| self.ff.apply(h, mode))?;
-        let missing = || Error::config("TransformerDecoderLayer", "no attention weights");
-        Ok((
-            x,
-            DecoderWeights {
-                self_attn: sw.ok_or_else(missing)?,
-                cross_attn: cw.ok_or_else(missing)?,
-            },
-        ))
+        Ok((x, sw, cw))
     }
 
     /// An empty cache over `memory` `[batch, S, d]`.

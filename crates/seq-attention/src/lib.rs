@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod decode;
+mod flash;
 mod layer;
 mod mask;
 mod mha;
@@ -38,7 +39,7 @@ pub use layer::{
 pub use mask::AttnMask;
 pub use mha::{KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
 pub use positional::{LearnedEncoding, Rotary, SinusoidalEncoding};
-pub use sdpa::scaled_dot_product_attention;
+pub use sdpa::{attention, scaled_dot_product_attention, AttnMasks};
 pub use transformer::{
     Transformer, TransformerConfig, TransformerDecoder, TransformerEncoder, TransformerWeights,
 };

@@ -16,6 +16,17 @@ pub enum AttnMask {
     /// Added to the scores before the softmax (0 to keep, a large negative
     /// number to mask, or any bias); same shapes.
     Additive(Tensor),
+    /// Query `i` of `queries` may attend to keys `0..=i + offset`: the mask
+    /// of [`AttnMask::causal`], kept as a rule so that the fused attention
+    /// skips the key tiles it masks instead of computing them.
+    Causal {
+        /// `T`, the number of queries.
+        queries: usize,
+        /// Keys cached before the first query.
+        offset: usize,
+        /// Where the mask is made when a tensor is needed.
+        device: candle_core::Device,
+    },
 }
 
 impl AttnMask {
@@ -23,26 +34,61 @@ impl AttnMask {
     /// to keys `0..=t + offset` (`offset` keys already cached before the `T`
     /// queries). Shape `[T, offset + T]`.
     pub fn causal(t: usize, offset: usize, device: &candle_core::Device) -> Result<Self> {
-        let s = offset + t;
-        let allowed: Vec<u8> = (0..t)
-            .flat_map(|i| (0..s).map(move |j| u8::from(j <= i + offset)))
-            .collect();
-        Ok(AttnMask::Allowed(Tensor::from_vec(
-            allowed,
-            (t, s),
-            device,
-        )?))
+        Ok(AttnMask::Causal {
+            queries: t,
+            offset,
+            device: device.clone(),
+        })
+    }
+
+    /// The mask as a tensor `[T, S]` of 1 (may attend) and 0, or the
+    /// additive bias, with whether it is additive.
+    fn tensor(&self) -> Result<(Tensor, bool)> {
+        Ok(match self {
+            AttnMask::Allowed(m) => (m.clone(), false),
+            AttnMask::Additive(m) => (m.clone(), true),
+            AttnMask::Causal {
+                queries: t,
+                offset,
+                device,
+            } => {
+                let (t, offset) = (*t, *offset);
+                let s = offset.checked_add(t).ok_or_else(|| {
+                    Error::config(
+                        "AttnMask",
+                        format!("causal mask of {t} queries after {offset} keys overflows"),
+                    )
+                })?;
+                let allowed: Vec<u8> = (0..t)
+                    .flat_map(|i| (0..s).map(move |j| u8::from(j <= i + offset)))
+                    .collect();
+                (Tensor::from_vec(allowed, (t, s), device)?, false)
+            }
+        })
     }
 
     /// The mask as an additive bias `[1, 1, T, S]` (for a `[T, S]` mask),
     /// ready for [`scaled_dot_product_attention`](crate::scaled_dot_product_attention).
     pub fn allowed_as_bias(&self, dtype: DType) -> Result<Tensor> {
-        let t = match self {
-            AttnMask::Allowed(m) | AttnMask::Additive(m) => m,
-        };
+        let (t, _) = self.tensor()?;
         match t.dims() {
             &[q, k] => self.bias(dtype, 1, 1, q, k),
             dims => Err(Error::shape("AttnMask", "mask", "[T, S]", dims)),
+        }
+    }
+
+    /// For a causal mask: whether it is made for `t` queries over `s` keys.
+    pub(crate) fn check_causal(&self, t: usize, s: usize) -> Result<()> {
+        match self {
+            AttnMask::Causal {
+                queries, offset, ..
+            } if *queries != t || offset + t != s => Err(Error::shape(
+                "attention",
+                "causal attn_mask",
+                format!("[{t}, {s}]"),
+                &[*queries, offset + queries],
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -55,10 +101,8 @@ impl AttnMask {
         t: usize,
         s: usize,
     ) -> Result<Tensor> {
-        let (tensor, additive) = match self {
-            AttnMask::Allowed(m) => (m, false),
-            AttnMask::Additive(m) => (m, true),
-        };
+        self.check_causal(t, s)?;
+        let (tensor, additive) = self.tensor()?;
         let dims = tensor.dims();
         let fits = match dims {
             [a, b] => [*a, *b] == [t, s],

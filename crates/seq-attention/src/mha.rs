@@ -5,11 +5,12 @@ use std::fmt;
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use seq_core::{Dropout, Error, Init, Linear, LinearConfig, Mode, Result};
+use seq_core::{Dropout, Engine, Error, Init, Linear, LinearConfig, Mode, Result};
 
-use crate::mask::key_padding_bias;
-use crate::sdpa::{merge_heads, scaled_dot_product_attention, split_heads};
-use crate::{AttnMask, Rotary};
+use crate::sdpa::{
+    attention_merged, merge_heads, scaled_dot_product_attention, self_attention_packed,
+};
+use crate::{AttnMask, AttnMasks, Rotary};
 
 /// The sizes and options of a [`MultiHeadAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +25,9 @@ pub struct MultiHeadAttentionConfig {
     pub seed: u64,
     /// Rotate queries and keys by their positions, up to this many ([`Rotary`]; default none).
     pub rotary: Option<usize>,
+    /// The fused attention op or the composed path when no weights are
+    /// asked for (default [`Engine::Fused`]; weights always take the composed path).
+    pub engine: Engine,
 }
 
 impl MultiHeadAttentionConfig {
@@ -35,7 +39,14 @@ impl MultiHeadAttentionConfig {
             dropout: 0.0,
             seed: 0,
             rotary: None,
+            engine: Engine::Fused,
         }
+    }
+
+    /// With the fused op or the composed path.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// With dropout `p` on the weights, masks drawn with `seed`.
@@ -162,8 +173,10 @@ impl MultiHeadAttention {
         }
         let w = self.in_proj_weight.narrow(0, i * e, e)?;
         let b = self.in_proj_bias.narrow(0, i * e, e)?;
-        let y = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?;
-        let y = split_heads(&y, self.config.num_heads)?;
+        let y = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?; // [batch, T, E]
+        let (bsz, t, _) = y.dims3()?;
+        let h = self.config.num_heads;
+        let y = y.reshape((bsz, t, h, e / h))?.transpose(1, 2)?; // [batch, heads, T, d], a view
         match (&self.rotary, i) {
             (Some(r), 0 | 1) => r.apply(&y, offset),
             _ => Ok(y),
@@ -190,38 +203,66 @@ impl MultiHeadAttention {
         need_weights: NeedWeights,
         mode: Mode,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        let masks = AttnMasks::none()
+            .with_key_padding(key_padding_mask)
+            .with_attn(attn_mask);
+        let self_attention = query.id() == key.id() && key.id() == value.id();
+        if self_attention && need_weights == NeedWeights::No && self.rotary.is_none() {
+            // One [E, 3E] product; the heads are read from it in place.
+            let qkv = self.packed_projection(query)?; // [batch, T, 3E]
+            let drop = Some((&self.dropout, mode));
+            let out = self_attention_packed(
+                &qkv,
+                self.config.num_heads,
+                masks,
+                drop,
+                self.config.engine,
+            )?;
+            return Ok((self.out_proj.apply(&out)?, None));
+        }
         let q = self.project(query, 0, 0)?;
         let k = self.project(key, 1, 0)?;
         let v = self.project(value, 2, 0)?;
-        self.attend(&q, &k, &v, key_padding_mask, attn_mask, need_weights, mode)
+        self.attend(&q, &k, &v, masks, need_weights, mode)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `x W_in^T + b_in`: queries, keys and values side by side, `[batch, T, 3E]`.
+    fn packed_projection(&self, x: &Tensor) -> Result<Tensor> {
+        let e = self.config.embed_dim;
+        let (b, t, width) = x.dims3()?;
+        if width != e {
+            return Err(Error::shape(
+                "MultiHeadAttention",
+                "input",
+                format!("[batch, time, {e}]"),
+                x.dims(),
+            ));
+        }
+        let y = x
+            .reshape((b * t, e))?
+            .matmul(&self.in_proj_weight.t()?)?
+            .broadcast_add(&self.in_proj_bias)?;
+        Ok(y.reshape((b, t, 3 * e))?)
+    }
+
     fn attend(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        key_padding_mask: Option<&Tensor>,
-        attn_mask: Option<&AttnMask>,
+        masks: AttnMasks,
         need_weights: NeedWeights,
         mode: Mode,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        let drop = Some((&self.dropout, mode));
+        if need_weights == NeedWeights::No {
+            let out = attention_merged(q, k, v, masks, drop, self.config.engine)?;
+            return Ok((self.out_proj.apply(&out)?, None));
+        }
         let (b, h, t, _) = q.dims4()?;
         let s = k.dims()[2];
-        let mut bias: Option<Tensor> = None;
-        if let Some(m) = attn_mask {
-            bias = Some(m.bias(q.dtype(), b, h, t, s)?);
-        }
-        if let Some(m) = key_padding_mask {
-            let kp = key_padding_bias(m, q.dtype(), b, s)?;
-            bias = Some(match bias {
-                Some(a) => a.broadcast_add(&kp)?,
-                None => kp,
-            });
-        }
-        let (out, weights) =
-            scaled_dot_product_attention(q, k, v, bias.as_ref(), Some((&self.dropout, mode)))?;
+        let bias = masks.bias(q.dtype(), (b, h, t, s))?;
+        let (out, weights) = scaled_dot_product_attention(q, k, v, bias.as_ref(), drop)?;
         let out = self.out_proj.apply(&merge_heads(&out)?)?;
         let weights = match need_weights {
             NeedWeights::No => None,
@@ -252,7 +293,8 @@ impl MultiHeadAttention {
         (cache.k, cache.v) = (Some(k.clone()), Some(v.clone()));
         let t = x.dims()[1];
         let causal = AttnMask::causal(t, offset, x.device())?;
-        let (out, w) = self.attend(&q, &k, &v, None, Some(&causal), NeedWeights::PerHead, mode)?;
+        let masks = AttnMasks::none().with_attn(Some(&causal));
+        let (out, w) = self.attend(&q, &k, &v, masks, NeedWeights::PerHead, mode)?;
         Ok((
             out,
             w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,
@@ -280,7 +322,8 @@ impl MultiHeadAttention {
             return Err(Error::config("MultiHeadAttention", "the cache is empty"));
         };
         let q = self.project(query, 0, 0)?;
-        let (out, w) = self.attend(&q, k, v, key_padding_mask, None, NeedWeights::PerHead, mode)?;
+        let masks = AttnMasks::none().with_key_padding(key_padding_mask);
+        let (out, w) = self.attend(&q, k, v, masks, NeedWeights::PerHead, mode)?;
         Ok((
             out,
             w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,

@@ -55,8 +55,24 @@ impl TransformerEncoder {
     /// Runs every layer on `x` `[batch, S, d]`.
     ///
     /// # Returns
-    /// `[batch, S, d]` and each layer's self-attention weights `[batch, heads, S, S]`.
+    /// `[batch, S, d]`.
     pub fn forward(
+        &self,
+        x: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        mask: Option<&AttnMask>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let mut x = x.clone();
+        for layer in &self.layers {
+            x = layer.forward(&x, key_padding_mask, mask, mode)?;
+        }
+        self.final_norm(x)
+    }
+
+    /// [`forward`](Self::forward) with each layer's self-attention weights
+    /// `[batch, heads, S, S]`.
+    pub fn forward_with_weights(
         &self,
         x: &Tensor,
         key_padding_mask: Option<&Tensor>,
@@ -66,21 +82,25 @@ impl TransformerEncoder {
         let mut x = x.clone();
         let mut weights = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let (y, w) = layer.forward(&x, key_padding_mask, mask, mode)?;
+            let (y, w) = layer.forward_with_weights(&x, key_padding_mask, mask, mode)?;
             x = y;
             weights.push(w);
         }
-        if let Some(norm) = &self.norm {
-            x = norm.apply(&x)?;
+        Ok((self.final_norm(x)?, weights))
+    }
+
+    fn final_norm(&self, x: Tensor) -> Result<Tensor> {
+        match &self.norm {
+            Some(norm) => norm.apply(&x),
+            None => Ok(x),
         }
-        Ok((x, weights))
     }
 }
 
 impl Module for TransformerEncoder {
     /// The `Seq`'s mask is the key padding mask.
     fn forward(&self, xs: &Seq, mode: Mode) -> Result<Seq> {
-        let (y, _) = TransformerEncoder::forward(self, xs.values(), xs.mask(), None, mode)?;
+        let y = TransformerEncoder::forward(self, xs.values(), xs.mask(), None, mode)?;
         xs.with_values(y)
     }
 }
@@ -119,9 +139,32 @@ impl TransformerDecoder {
     /// Runs every layer on the target `x` `[batch, T, d]` over `memory`.
     ///
     /// # Returns
-    /// `[batch, T, d]` and each layer's attention weights.
-    #[allow(clippy::too_many_arguments)]
+    /// `[batch, T, d]`.
     pub fn forward(
+        &self,
+        x: &Tensor,
+        memory: &Tensor,
+        tgt_mask: Option<&AttnMask>,
+        tgt_key_padding_mask: Option<&Tensor>,
+        memory_key_padding_mask: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let mut x = x.clone();
+        for layer in &self.layers {
+            x = layer.forward(
+                &x,
+                memory,
+                tgt_mask,
+                tgt_key_padding_mask,
+                memory_key_padding_mask,
+                mode,
+            )?;
+        }
+        self.final_norm(x)
+    }
+
+    /// [`forward`](Self::forward) with each layer's attention weights.
+    pub fn forward_with_weights(
         &self,
         x: &Tensor,
         memory: &Tensor,
@@ -133,7 +176,7 @@ impl TransformerDecoder {
         let mut x = x.clone();
         let mut weights = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let (y, w) = layer.forward(
+            let (y, w) = layer.forward_with_weights(
                 &x,
                 memory,
                 tgt_mask,
@@ -144,10 +187,14 @@ impl TransformerDecoder {
             x = y;
             weights.push(w);
         }
-        if let Some(norm) = &self.norm {
-            x = norm.apply(&x)?;
+        Ok((self.final_norm(x)?, weights))
+    }
+
+    fn final_norm(&self, x: Tensor) -> Result<Tensor> {
+        match &self.norm {
+            Some(norm) => norm.apply(&x),
+            None => Ok(x),
         }
-        Ok((x, weights))
     }
 
     /// Empty caches over `memory`, one per layer.
@@ -175,10 +222,7 @@ impl TransformerDecoder {
             x = y;
             weights.push(w);
         }
-        if let Some(norm) = &self.norm {
-            x = norm.apply(&x)?;
-        }
-        Ok((x, weights))
+        Ok((self.final_norm(x)?, weights))
     }
 }
 
@@ -262,7 +306,7 @@ impl Transformer {
     /// - `src_key_padding_mask` `[batch, S]`, `tgt_key_padding_mask` `[batch, T]`: 1 real, 0 padding.
     ///
     /// # Returns
-    /// The decoder's output `[batch, T, d]` and every layer's attention weights.
+    /// The decoder's output `[batch, T, d]`.
     pub fn forward(
         &self,
         src: &Tensor,
@@ -270,12 +314,35 @@ impl Transformer {
         src_key_padding_mask: Option<&Tensor>,
         tgt_key_padding_mask: Option<&Tensor>,
         mode: Mode,
-    ) -> Result<(Tensor, TransformerWeights)> {
-        let (memory, encoder) = self
+    ) -> Result<Tensor> {
+        let memory = self
             .encoder
             .forward(src, src_key_padding_mask, None, mode)?;
         let causal = AttnMask::causal(tgt.dims()[1], 0, tgt.device())?;
-        let (out, decoder) = self.decoder.forward(
+        self.decoder.forward(
+            tgt,
+            &memory,
+            Some(&causal),
+            tgt_key_padding_mask,
+            src_key_padding_mask,
+            mode,
+        )
+    }
+
+    /// [`forward`](Self::forward) with every layer's attention weights.
+    pub fn forward_with_weights(
+        &self,
+        src: &Tensor,
+        tgt: &Tensor,
+        src_key_padding_mask: Option<&Tensor>,
+        tgt_key_padding_mask: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<(Tensor, TransformerWeights)> {
+        let (memory, encoder) =
+            self.encoder
+                .forward_with_weights(src, src_key_padding_mask, None, mode)?;
+        let causal = AttnMask::causal(tgt.dims()[1], 0, tgt.device())?;
+        let (out, decoder) = self.decoder.forward_with_weights(
             tgt,
             &memory,
             Some(&causal),

@@ -139,7 +139,7 @@ fn a_small_transformer_learns_to_reverse() -> Result<()> {
                     .collect()
             })
             .collect();
-        let (logits, _) = m.forward(&pad(&src), &pad(&tgt_in), Mode::Train)?;
+        let logits = m.forward(&pad(&src), &pad(&tgt_in), Mode::Train)?;
         // Cross-entropy over the real target tokens (id 0 is padding).
         let loss = seq_train::loss::cross_entropy(&logits, &pad(&tgt_out), Some(0), 0.0)?;
         opt.backward_step(&loss)?;

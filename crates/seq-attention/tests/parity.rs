@@ -143,7 +143,7 @@ fn encoder_case(name: &str, config: TransformerLayerConfig) -> Result<()> {
         TransformerEncoderLayer::new(config, f.params.var_builder(DType::F32, &Device::Cpu))?;
     f.params.load(&f.path)?;
     let x = f.var("src");
-    let (out, _) = layer.forward(
+    let out = layer.forward(
         x.as_tensor(),
         Some(&f.t("src_key_padding_mask")),
         None,
@@ -173,7 +173,7 @@ fn decoder_layer_matches_pytorch() -> Result<()> {
     f.params.load(&f.path)?;
     let (x, mem) = (f.var("tgt"), f.var("memory"));
     let causal = AttnMask::causal(3, 0, &Device::Cpu)?;
-    let (out, _) = layer.forward(
+    let out = layer.forward(
         x.as_tensor(),
         mem.as_tensor(),
         Some(&causal),
@@ -195,7 +195,7 @@ fn a_small_transformer_matches_pytorch() -> Result<()> {
     let model = Transformer::new(config, f.params.var_builder(DType::F32, &Device::Cpu))?;
     f.params.load(&f.path)?;
     let (src, tgt) = (f.var("src"), f.var("tgt"));
-    let (out, _) = model.forward(
+    let out = model.forward(
         src.as_tensor(),
         tgt.as_tensor(),
         Some(&f.t("src_key_padding_mask")),

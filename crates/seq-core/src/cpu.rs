@@ -1,10 +1,96 @@
-//! Pieces shared by seq's CPU kernels (the fused recurrence, the fused
-//! convolution, ReLU, Adam in place): contiguous slices of candle storage,
-//! and strided matrix products through the `gemm` crate (the one candle's
-//! CPU matmul uses), called on the calling thread.
+//! Pieces shared by seq's CPU kernels (the fused recurrence, convolution,
+//! attention, layer norm, softmax and GELU, ReLU, Adam in place): contiguous
+//! slices of candle storage, strided matrix products through the `gemm`
+//! crate (the one candle's CPU matmul uses) called on the calling thread,
+//! and the element types with a vectorisable `exp`.
 
 use candle_core::{Layout, Result, WithDType};
 use gemm::Parallelism;
+
+/// An element type of seq's CPU kernels: f32 or f64.
+pub trait Float:
+    num_traits::Float
+    + WithDType
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + Send
+    + Sync
+    + 'static
+{
+    /// Whether the AVX2/FMA code paths apply (f32 on a CPU that has them).
+    fn simd() -> bool;
+
+    /// `e^x`: [`exp_f32`] in f32 (relative error below 1e-7, branch-free so
+    /// that loops over it vectorise), the exact function in f64.
+    fn exp_fast(x: Self) -> Self;
+
+    /// This type's value of an f64 constant.
+    fn of(x: f64) -> Self;
+}
+
+impl Float for f32 {
+    fn simd() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    #[inline(always)]
+    fn exp_fast(x: f32) -> f32 {
+        exp_f32(x)
+    }
+
+    #[inline(always)]
+    fn of(x: f64) -> f32 {
+        x as f32
+    }
+}
+
+impl Float for f64 {
+    fn simd() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn exp_fast(x: f64) -> f64 {
+        x.exp()
+    }
+
+    #[inline(always)]
+    fn of(x: f64) -> f64 {
+        x
+    }
+}
+
+/// `e^x` in f32: `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-7
+/// polynomial for `e^r` (Cephes `expf`), and `2^n` written into the
+/// exponent bits. Inputs are clamped to where the result is a normal float,
+/// so `exp_f32(-inf)` is about 1.2e-38, not 0: callers that need an exact 0
+/// for masked entries test for them.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4; // ln 2 = LN2_HI + LN2_LO, LN2_HI exact in few bits
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.3);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e_r = p * r * r + r + 1.0;
+    // n + 127 in the low mantissa bits of a float in [2^23, 2^24), shifted
+    // into the exponent field: the bits of 2^n.
+    let two_n = f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23);
+    e_r * two_n
+}
 
 /// The elements of a contiguous tensor in its storage.
 pub fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
@@ -105,6 +191,18 @@ pub fn gemm<T: WithDType>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_f32_is_within_1e7_relative() {
+        let mut worst = 0.0f64;
+        for i in -1_700_000..1_700_000 {
+            let x = i as f32 * 5e-5; // [-85, 85]
+            let exact = f64::from(x).exp();
+            worst = worst.max((f64::from(exp_f32(x)) - exact).abs() / exact);
+        }
+        assert!(worst < 1e-7, "relative error {worst:e}");
+        assert!(exp_f32(-1e30) >= 0.0 && exp_f32(1e30).is_finite());
+    }
 
     /// `a · b` written column-major into a padded destination, then added
     /// again; `k = 0` clears only the view.

@@ -44,6 +44,19 @@ impl Dropout {
         self.p
     }
 
+    /// The seed of the masks.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The key of this step's masks ([`rng::step`](crate::rng::step)
+    /// mixed into the seed): kernels that draw a mask element by element
+    /// from a hash of its position (the fused attention) use it, so the
+    /// same seed and step drop the same units in forward and backward.
+    pub fn step_key(&self) -> u64 {
+        self.seed ^ crate::rng::step().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// Applies dropout to any tensor: identity in [`Mode::Eval`] or for `p = 0`.
     pub fn apply(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
         if !mode.is_train() || self.p == 0.0 {
@@ -55,10 +68,7 @@ impl Dropout {
             let mut state = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             let step = crate::rng::step();
             if state.0 != Some(step) {
-                *state = (
-                    Some(step),
-                    Rng::new(self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-                );
+                *state = (Some(step), Rng::new(self.step_key()));
             }
             let rng = &mut state.1;
             (0..xs.elem_count())

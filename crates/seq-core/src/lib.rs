@@ -28,6 +28,7 @@ mod denormals;
 mod device;
 mod dropout;
 mod embedding;
+mod engine;
 mod error;
 pub mod gradcheck;
 pub mod init;
@@ -48,6 +49,7 @@ pub use denormals::{ensure_flush_denormals, flush_denormals, set_flush_denormals
 pub use device::best_device;
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};
+pub use engine::Engine;
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, Gradcheck, GradcheckReport, TensorCheck};
 pub use init::Init;

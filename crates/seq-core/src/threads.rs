@@ -39,6 +39,36 @@ pub fn run_each<J: Send>(jobs: Vec<J>, run: impl Fn(J) + Sync) {
     });
 }
 
+/// A block of a kernel's work whose `run` is `#[inline(always)]`, so that
+/// [`run_jobs`] can compile it for the CPU features it enables.
+pub trait Job {
+    /// Does the work.
+    fn run(self);
+}
+
+/// Runs the jobs as [`run_each`] does, each compiled for AVX2 and FMA when
+/// `T::simd()` holds (f32 on a CPU that has them).
+pub fn run_jobs<T: crate::cpu::Float, J: Job + Send>(jobs: Vec<J>) {
+    run_each(jobs, run_one::<T, J>);
+}
+
+fn run_one<T: crate::cpu::Float, J: Job>(job: J) {
+    #[cfg(target_arch = "x86_64")]
+    if T::simd() {
+        // SAFETY: `simd()` checked that this CPU has AVX2 and FMA.
+        return unsafe { run_simd(job) };
+    }
+    job.run()
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_simd<J: Job>(job: J) {
+    job.run()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

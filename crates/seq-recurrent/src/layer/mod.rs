@@ -96,17 +96,10 @@ pub struct RecurrentConfig {
     pub engine: Engine,
 }
 
-/// How a recurrent layer runs its time loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Engine {
-    /// One custom op per layer and direction with an explicit backward pass
-    /// through time, on the CPU in f32 and f64; elsewhere the composed path.
-    #[default]
-    Fused,
-    /// A composition of candle ops, step by step: the reference that the
-    /// fused path is tested against, and the path on GPUs.
-    Composed,
-}
+/// How a recurrent layer runs its time loop: one custom op per layer and
+/// direction with an explicit backward pass through time ([`Engine::Fused`],
+/// on the CPU in f32 and f64), or the composed step-by-step reference.
+pub use seq_core::Engine;
 
 impl RecurrentConfig {
     /// One unidirectional layer from `input_size` to `hidden_size` features.
