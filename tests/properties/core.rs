@@ -82,3 +82,95 @@ proptest! {
         prop_assert_eq!(s.lengths().unwrap(), lengths);
     }
 }
+
+/// Outputs and the gradients of the input and of every parameter, after
+/// `f` under each engine, as f64.
+fn under_engines(
+    seed: u64,
+    x: &Tensor,
+    f: impl Fn(&Params, seq::core::Engine, &Tensor) -> Tensor,
+) -> Vec<Vec<Tensor>> {
+    [seq::core::Engine::Fused, seq::core::Engine::Composed]
+        .into_iter()
+        .map(|engine| {
+            let p = Params::new(seed);
+            let x = candle_core::Var::from_tensor(x).unwrap();
+            let y = f(&p, engine, x.as_tensor());
+            let r = normal(seed + 7, y.dims()).to_dtype(y.dtype()).unwrap();
+            let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = vec![y, grads.get(x.as_tensor()).unwrap().clone()];
+            for (_, v) in p.named_vars() {
+                out.push(grads.get(v.as_tensor()).unwrap().clone());
+            }
+            out.into_iter()
+                .map(|t| t.to_dtype(DType::F64).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The fused layer norm equals the composed one: values, input, weight
+    /// and bias gradients (f64 to 1e-12, f32 to 1e-5), over row counts that
+    /// span several blocks. In f32 rows are 8 wide or more: a narrow row of
+    /// nearly equal values has a tiny variance, and `1 / sqrt(var + eps)`
+    /// (up to 316) magnifies each path's rounding of `x - mean` past 1e-5.
+    #[test]
+    fn fused_and_composed_layer_norm_agree(
+        rows in 1usize..200, n in 1usize..40, seed in 0u64..1000, single in any::<bool>(),
+    ) {
+        let (dtype, tol) = if single { (DType::F32, 1e-5) } else { (DType::F64, 1e-12) };
+        let n = if single { n.max(8) } else { n };
+        let x = (normal(seed, &[rows, n]) * 3.0).unwrap().to_dtype(dtype).unwrap();
+        let r = under_engines(seed, &x, |p, engine, x| {
+            let vb = p.var_builder(dtype, &Device::Cpu);
+            // Weights away from their ones/zeros defaults, so that they matter.
+            let ln = LayerNorm::new(LayerNormConfig::new(n).with_engine(engine), vb).unwrap();
+            for (_, v) in p.named_vars() {
+                let w = (normal(seed + 3, v.dims()) + 1.0).unwrap().to_dtype(dtype).unwrap();
+                v.set(&w).unwrap();
+            }
+            ln.apply(x).unwrap()
+        });
+        for (a, c) in r[0].iter().zip(&r[1]) {
+            let scale = c.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap().max(1.0);
+            prop_assert!(max_diff(a, c) < tol * scale, "{} vs {tol} (scale {scale})", max_diff(a, c));
+        }
+    }
+
+    /// `g(x W^T + b)` with the bias and activation fused equals the linear
+    /// layer followed by the activation: values for relu and both GELUs,
+    /// gradients for relu (candle's GELU gradients are inexact, off by up to
+    /// 1.7e-7 for `gelu_erf`; seq's are checked against finite differences in
+    /// `seq-core`'s unit tests and the gradient suite).
+    #[test]
+    fn fused_bias_activation_equals_linear_then_activation(
+        rows in 1usize..60, i in 1usize..9, o in 1usize..9, k in 0usize..3, seed in 0u64..1000,
+    ) {
+        use seq::core::Activation;
+        let g = [Activation::Relu, Activation::Gelu, Activation::GeluTanh][k];
+        let x = normal(seed, &[rows, i]);
+        let r = under_engines(seed, &x, |p, engine, x| {
+            let lin = Linear::new(LinearConfig::new(i, o), p.var_builder(DType::F64, &Device::Cpu)).unwrap();
+            match engine {
+                seq::core::Engine::Fused => lin.apply_activation(x, g).unwrap(),
+                seq::core::Engine::Composed => {
+                    let y = lin.apply(x).unwrap();
+                    match g {
+                        Activation::Relu => y.relu().unwrap(),
+                        Activation::Gelu => y.gelu_erf().unwrap(),
+                        _ => y.gelu().unwrap(),
+                    }
+                }
+            }
+        });
+        prop_assert!(max_diff(&r[0][0], &r[1][0]) < 1e-12, "values {}", max_diff(&r[0][0], &r[1][0]));
+        if g == Activation::Relu {
+            for (a, c) in r[0].iter().zip(&r[1]) {
+                prop_assert!(max_diff(a, c) < 1e-12, "{}", max_diff(a, c));
+            }
+        }
+    }
+}

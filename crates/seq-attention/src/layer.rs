@@ -90,7 +90,9 @@ impl TransformerLayerConfig {
 
     fn norm(&self, vb: VarBuilder) -> Result<LayerNorm> {
         LayerNorm::new(
-            LayerNormConfig::new(self.d_model).with_eps(self.layer_norm_eps),
+            LayerNormConfig::new(self.d_model)
+                .with_eps(self.layer_norm_eps)
+                .with_engine(self.engine),
             vb,
         )
     }
@@ -102,16 +104,23 @@ struct FeedForward {
     linear1: Linear,
     linear2: Linear,
     activation: Activation,
+    engine: Engine,
     inner: Dropout,
     outer: Dropout,
 }
 
 impl FeedForward {
     fn new(c: &TransformerLayerConfig, vb: &VarBuilder) -> Result<Self> {
-        if !matches!(c.activation, Activation::Relu | Activation::Gelu) {
+        if !matches!(
+            c.activation,
+            Activation::Relu | Activation::Gelu | Activation::GeluTanh
+        ) {
             return Err(Error::config(
                 "Transformer layer",
-                format!("activation must be relu or gelu, got {}", c.activation),
+                format!(
+                    "activation must be relu, gelu or gelu-tanh, got {}",
+                    c.activation
+                ),
             ));
         }
         Ok(FeedForward {
@@ -124,15 +133,18 @@ impl FeedForward {
                 vb.pp("linear2"),
             )?,
             activation: c.activation,
+            engine: c.engine,
             inner: Dropout::new(c.dropout, c.seed.wrapping_add(101))?,
             outer: Dropout::new(c.dropout, c.seed.wrapping_add(102))?,
         })
     }
 
     fn apply(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self
-            .inner
-            .apply(&self.activation.apply(&self.linear1.apply(x)?)?, mode)?; // [batch, T, ff]
+        let h = match self.engine {
+            Engine::Fused => self.linear1.apply_activation(x, self.activation)?,
+            Engine::Composed => self.activation.apply(&self.linear1.apply(x)?)?,
+        };
+        let h = self.inner.apply(&h, mode)?; // [batch, T, ff]
         self.outer.apply(&self.linear2.apply(&h)?, mode)
     }
 }

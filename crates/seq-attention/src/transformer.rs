@@ -14,7 +14,9 @@ use crate::{AttnMask, TransformerDecoderLayer, TransformerEncoderLayer, Transfor
 fn final_norm(c: &TransformerLayerConfig, yes: bool, vb: VarBuilder) -> Result<Option<LayerNorm>> {
     yes.then(|| {
         LayerNorm::new(
-            LayerNormConfig::new(c.d_model).with_eps(c.layer_norm_eps),
+            LayerNormConfig::new(c.d_model)
+                .with_eps(c.layer_norm_eps)
+                .with_engine(c.engine),
             vb.pp("norm"),
         )
     })

@@ -4,6 +4,7 @@ use std::fmt;
 
 use candle_core::{Tensor, D};
 
+use crate::pointwise::{self, Kind};
 use crate::{Mode, Module, Result, Seq};
 
 /// An activation function `g`, applied element-wise (softmax: over the
@@ -18,8 +19,12 @@ pub enum Activation {
     /// `1 / (1 + exp(-x))`.
     Sigmoid,
     /// `x * Phi(x)` with the exact normal CDF, PyTorch's default `nn.GELU`
-    /// (Hendrycks & Gimpel, 2016).
+    /// (Hendrycks & Gimpel, 2016); on the CPU one op whose gradient is exact
+    /// (candle 0.11.1's `gelu_erf` gradient is off by up to 1.7e-7 in f64).
     Gelu,
+    /// GELU's tanh form, PyTorch's `nn.GELU(approximate='tanh')`:
+    /// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`.
+    GeluTanh,
     /// `x`.
     Identity,
     /// `exp(x_i) / sum_j exp(x_j)` over the last dimension.
@@ -33,10 +38,27 @@ impl Activation {
             Activation::Tanh => xs.tanh()?,
             Activation::Relu => crate::relu::relu(xs)?, // one-pass backward on the CPU
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs)?,
-            Activation::Gelu => xs.gelu_erf()?,
+            Activation::Gelu => match pointwise::activation(xs, Kind::Gelu)? {
+                Some(y) => y,
+                None => xs.gelu_erf()?,
+            },
+            Activation::GeluTanh => match pointwise::activation(xs, Kind::GeluTanh)? {
+                Some(y) => y,
+                None => xs.gelu()?,
+            },
             Activation::Identity => xs.clone(),
             Activation::Softmax => softmax(xs)?,
         })
+    }
+
+    /// The op that fuses this activation after a bias, if there is one.
+    pub(crate) fn fused_kind(&self) -> Option<Kind> {
+        match self {
+            Activation::Relu => Some(Kind::Relu),
+            Activation::Gelu => Some(Kind::Gelu),
+            Activation::GeluTanh => Some(Kind::GeluTanh),
+            _ => None,
+        }
     }
 }
 

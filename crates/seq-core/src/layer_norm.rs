@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::{Error, Init, Mode, Module, Result, Seq};
+use crate::layer_norm_op::LayerNormOp;
+use crate::{Engine, Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of a [`LayerNorm`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +17,9 @@ pub struct LayerNormConfig {
     pub eps: f64,
     /// Learn `weight` and `bias` (default true).
     pub elementwise_affine: bool,
+    /// One fused op on the CPU (f32/f64, with `weight` and `bias`) or the
+    /// composed reference (default [`Engine::Fused`]).
+    pub engine: Engine,
 }
 
 impl LayerNormConfig {
@@ -25,7 +29,14 @@ impl LayerNormConfig {
             normalized_shape: width,
             eps: 1e-5,
             elementwise_affine: true,
+            engine: Engine::Fused,
         }
+    }
+
+    /// With the fused op or the composed reference.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// With another `eps`.
@@ -42,8 +53,10 @@ impl LayerNormConfig {
 /// Parameters (PyTorch names): `weight` `[width]` (ones), `bias` `[width]`
 /// (zeros).
 ///
-/// Written as a composition of candle ops so that it has a backward and runs
-/// in f64: candle's fused `layer_norm` has neither.
+/// On the CPU in f32 and f64 it is one op with its own backward (one pass
+/// over each row each way); elsewhere, and with [`Engine::Composed`], a
+/// composition of candle ops. Both run in f64 and have a backward: candle's
+/// fused `layer_norm` has neither.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     affine: Option<(Tensor, Tensor)>,
@@ -86,6 +99,11 @@ impl LayerNorm {
                 format!("[..., {n}]"),
                 xs.dims(),
             ));
+        }
+        let fits = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
+        if let (Engine::Fused, true, Some((w, b))) = (self.config.engine, fits, &self.affine) {
+            let op = LayerNormOp::new(self.config.eps);
+            return Ok(xs.contiguous()?.apply_op3(w, b, op)?);
         }
         let centred = xs.broadcast_sub(&xs.mean_keepdim(D::Minus1)?)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;

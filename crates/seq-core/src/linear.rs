@@ -5,7 +5,7 @@ use std::fmt;
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use crate::{Error, Init, Mode, Module, Result, Seq};
+use crate::{Activation, Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of a [`Linear`] layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,28 @@ impl Linear {
         let mut out_dims = dims[..dims.len() - 1].to_vec();
         out_dims.push(o);
         Ok(y.reshape(out_dims)?)
+    }
+}
+
+impl Linear {
+    /// `g(x W^T + b)`: with a bias and relu or GELU, on the CPU in f32/f64,
+    /// the bias and the activation are one op each way (the feed-forward
+    /// block of a Transformer); otherwise [`Linear::apply`] then `g`.
+    pub fn apply_activation(&self, xs: &Tensor, g: Activation) -> Result<Tensor> {
+        if let (Some(b), Some(kind)) = (&self.bias, g.fused_kind()) {
+            let dims = xs.dims();
+            let i = self.config.in_features;
+            if dims.last() == Some(&i) {
+                let rows = xs.elem_count() / i;
+                let y = xs.reshape((rows, i))?.matmul(&self.weight.t()?)?; // [rows, out]
+                if let Some(y) = crate::pointwise::bias_activation(&y, b, kind)? {
+                    let mut out_dims = dims[..dims.len() - 1].to_vec();
+                    out_dims.push(self.config.out_features);
+                    return Ok(y.reshape(out_dims)?);
+                }
+            }
+        }
+        g.apply(&self.apply(xs)?)
     }
 }
 
