@@ -1,7 +1,11 @@
 //! The performance issue's other workloads, timed in one run: forward and
 //! forward+backward of an Elman RNN, a 2-layer bidirectional LSTM, a long
 //! LSTM, a Conv1d stack, a Transformer encoder and causal multi-head
-//! self-attention, and one full training step of the sentiment model.
+//! self-attention, and one full training step of the sentiment model
+//! (BiLSTM and Transformer). `--long-context fused|composed` runs only the
+//! long-context row (causal self-attention over 4,096 steps) and prints its
+//! time and peak memory: `cargo xtask bench` runs it once per engine, each
+//! in its own process.
 //! Prints medians, spreads and tokens per second, writes
 //! `target/bench/layers.json` (`bench/torch_bench.py` writes the same rows
 //! for PyTorch; `cargo xtask bench --torch` shows both).
@@ -12,12 +16,13 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use seq::attention::{
-    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerEncoder,
-    TransformerLayerConfig,
+    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, SinusoidalEncoding,
+    TransformerEncoder, TransformerLayerConfig,
 };
 use seq::conv::{Conv1d, Conv1dConfig, Padding};
 use seq::core::{
-    Activation, Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Params, Seq,
+    pool, Activation, Dropout, Embedding, EmbeddingConfig, Engine, Linear, LinearConfig, Mode,
+    Module, Params, Seq,
 };
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, Rnn};
@@ -176,8 +181,116 @@ fn sentiment_step() -> Res<[f64; 3]> {
     })
 }
 
+/// One training step of the sentiment example's `--model transformer`
+/// (embeddings 64 with dropout 0.3 and sinusoidal positions, 2 pre-norm
+/// layers of 4 heads, ff 128, dropout 0.3, a final norm, the mean over real
+/// words, one logit; 64 reviews of 40 words, row i ending in i % 8 padding
+/// ids; BCE, backward, AdamW).
+fn transformer_sentiment_step() -> Res<[f64; 3]> {
+    let p = Params::new(0);
+    let vb = p.var_builder(DType::F32, &Device::Cpu);
+    let d = 64;
+    let embedding = Embedding::new(
+        EmbeddingConfig::new(20_000, d).with_padding_idx(0),
+        vb.pp("embedding"),
+    )?;
+    let drop = Dropout::new(0.3, 1)?;
+    let positions = SinusoidalEncoding::new(40, d, DType::F32, &Device::Cpu)?;
+    let mut layer = TransformerLayerConfig::new(d, 4)
+        .with_feedforward(128)
+        .with_dropout(0.3, 0);
+    layer.norm_first = true;
+    let encoder = TransformerEncoder::new(layer, 2, true, vb.pp("encoder"))?;
+    let head = Linear::new(LinearConfig::new(d, 1), vb.pp("head"))?;
+    let ids: Vec<u32> = (0..64 * 40)
+        .map(|i| match (i / 40) % 8 {
+            pad if i % 40 >= 40 - pad => 0,
+            _ => 4 + (i * 7919 % 19_000) as u32,
+        })
+        .collect();
+    let ids = Tensor::from_vec(ids, (64, 40), &Device::Cpu)?;
+    let labels = Tensor::from_vec(
+        (0..64).map(|i| (i % 2) as f32).collect(),
+        (64, 1),
+        &Device::Cpu,
+    )?;
+    let mut optim = OptimizerConfig::AdamW {
+        lr: 1e-3,
+        betas: (0.9, 0.999),
+        eps: 1e-8,
+        weight_decay: 0.0,
+    }
+    .build(p.named_vars())?;
+    time(|| {
+        let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Train)?;
+        let x = positions.apply(&drop.apply(xs.values(), Mode::Train)?, 0)?;
+        let h = encoder.forward(&x, xs.mask(), None, Mode::Train)?;
+        let logits = head.apply(&pool::mean_over_time(&h, xs.mask())?)?;
+        let grads = loss::bce_with_logits(&logits, &labels)?.backward()?;
+        optim.step(&grads)?;
+        Ok(())
+    })
+}
+
+/// The process's peak resident memory in MiB (`VmHWM`).
+fn peak_rss_mib() -> Res<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    Ok(kib / 1024.0)
+}
+
+/// The long-context row alone (peak memory is per process): causal
+/// self-attention 256 wide, 8 heads, batch 1, 4,096 steps, forward and
+/// backward with `engine`; median of 3 runs after one warm-up, and the
+/// peak resident memory, as one JSON line.
+fn long_context(engine: Engine) -> Res<()> {
+    let p = Params::new(0);
+    let config = MultiHeadAttentionConfig::new(256, 8).with_engine(engine);
+    let mha = MultiHeadAttention::new(config, p.var_builder(DType::F32, &Device::Cpu))?;
+    let x = randn((1, 4096, 256))?;
+    let causal = AttnMask::causal(4096, 0, &Device::Cpu)?;
+    let run = || -> Res<()> {
+        let (y, _) = mha.forward(
+            &x,
+            &x,
+            &x,
+            None,
+            Some(&causal),
+            NeedWeights::No,
+            Mode::Train,
+        )?;
+        y.sum_all()?.backward()?;
+        Ok(())
+    };
+    run()?;
+    let mut ms = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        run()?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let row =
+        serde_json::json!({"fwd_bwd_ms": [ms[1], ms[0], ms[2]], "peak_rss_mib": peak_rss_mib()?});
+    println!("{row}");
+    Ok(())
+}
+
 fn main() -> Res<()> {
     seq::core::set_flush_denormals(true);
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--long-context") {
+        let engine = match args.get(i + 1).map(String::as_str) {
+            Some("composed") => Engine::Composed,
+            Some("fused") => Engine::Fused,
+            other => return Err(format!("--long-context fused|composed, got {other:?}").into()),
+        };
+        return long_context(engine);
+    }
     println!("median (min-max) of {RUNS} runs, ms; tokens/s from forward+backward");
     let mut rows = Vec::new();
     for w in workloads()? {
@@ -192,16 +305,27 @@ fn main() -> Res<()> {
             "workload": w.name, "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "tokens_per_s": tokens_per_s,
         }));
     }
-    let step = sentiment_step()?;
-    let tokens_per_s = 64.0 * 40.0 / (step[0] / 1e3);
-    println!(
-        "{:<58} step {:>7.1} ({:.1}-{:.1})  {tokens_per_s:>28.0} tokens/s",
-        "sentiment training step [64,40] BiLSTM 64 + AdamW", step[0], step[1], step[2]
-    );
-    rows.push(serde_json::json!({
-        "workload": "sentiment training step [64,40] BiLSTM 64 + AdamW",
-        "fwd_bwd_ms": step, "tokens_per_s": tokens_per_s,
-    }));
+    let steps: [(&str, fn() -> Res<[f64; 3]>); 2] = [
+        (
+            "sentiment training step [64,40] BiLSTM 64 + AdamW",
+            sentiment_step,
+        ),
+        (
+            "sentiment training step [64,40] Transformer 2 x d64 + AdamW",
+            transformer_sentiment_step,
+        ),
+    ];
+    for (name, run) in steps {
+        let step = run()?;
+        let tokens_per_s = 64.0 * 40.0 / (step[0] / 1e3);
+        println!(
+            "{name:<58} step {:>7.1} ({:.1}-{:.1})  {tokens_per_s:>28.0} tokens/s",
+            step[0], step[1], step[2]
+        );
+        rows.push(serde_json::json!({
+            "workload": name, "fwd_bwd_ms": step, "tokens_per_s": tokens_per_s,
+        }));
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(

@@ -1,7 +1,10 @@
 //! `cargo xtask bench [--torch]`: the benchmarks, in release, each printing
 //! its ratios against baselines measured in the same run; with `--torch`,
 //! also `bench/torch_bench.py` (PyTorch, where installed: `$SEQ_TORCH_PYTHON`
-//! or `python3`) and a side-by-side table of both.
+//! or `python3`) and a side-by-side table of both. The long-context row
+//! (causal self-attention over 4,096 steps) runs in a process of its own
+//! per side, seq fused, seq composed and PyTorch, since it reports each
+//! one's peak resident memory.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,14 +21,55 @@ pub fn run(torch: bool) -> Result<(), String> {
             &["bench", "-p", "seq", "--bench", bench],
         )?;
     }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut sides = Vec::new();
+    for engine in ["fused", "composed"] {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["bench", "-p", "seq", "--bench", "layers", "--"])
+            .args(["--long-context", engine]);
+        sides.push((format!("seq {engine}"), json_line(&mut cmd)?));
+    }
+    let python = std::env::var("SEQ_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
     if torch {
-        let python = std::env::var("SEQ_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let mut cmd = Command::new(python);
+        let mut cmd = Command::new(&python);
         cmd.arg("bench/torch_bench.py").current_dir(step::root());
         step::run("bench torch", &mut cmd)?;
+        let mut cmd = Command::new(&python);
+        cmd.args(["bench/torch_bench.py", "--long-context"]);
+        sides.push(("PyTorch".into(), json_line(&mut cmd)?));
+    }
+    println!("causal self-attention 256 wide, 8 heads [1,4096,256], forward+backward:");
+    println!("| side | time | peak resident memory |\n|---|---|---|");
+    for (side, row) in &sides {
+        let ms = median(row, "fwd_bwd_ms").unwrap_or(f64::NAN);
+        let mib = row["peak_rss_mib"].as_f64().unwrap_or(f64::NAN);
+        println!("| {side} | {ms:.0} ms | {mib:.0} MiB |");
+    }
+    let all: serde_json::Map<String, Value> = sides.into_iter().collect();
+    let path = step::root().join("target/bench/long_context.json");
+    let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    if torch {
         side_by_side(&step::root().join("target/bench"))?;
     }
     Ok(())
+}
+
+/// Runs `cmd` in the workspace root and parses the last line it prints as JSON.
+fn json_line(cmd: &mut Command) -> Result<Value, String> {
+    let what = format!("{cmd:?}");
+    println!("==> {what}");
+    let out = cmd
+        .current_dir(step::root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed ({})", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    serde_json::from_str(last).map_err(|e| format!("{what}: {e} in {last:?}"))
 }
 
 fn rows(path: &Path) -> Result<Vec<Value>, String> {

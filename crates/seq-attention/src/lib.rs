@@ -2,12 +2,22 @@
 //! et al., 2017): attention scores between every pair of steps, multi-head
 //! attention, encoder and decoder stacks, autoregressive decoding.
 //!
-//! - [`scaled_dot_product_attention`] with [`AttnMask`]s (allowed or
-//!   additive, [`AttnMask::causal`]) and key padding masks, differentiable
-//!   end to end (seq's softmax, not candle's fused one, which has no backward).
+//! - [`attention`]: scaled dot-product attention without its weights, on
+//!   the CPU one fused op with its own backward (FlashAttention-2's tiles,
+//!   running maximum and sum; the `T x S` scores are never held whole;
+//!   causal tiles above the diagonal are skipped; dropout masks are a hash
+//!   of the position and the step, recomputed in backward).
+//!   [`scaled_dot_product_attention`] is the composed path that also
+//!   returns the weights, and the reference the fused op is tested
+//!   against; both take [`AttnMask`]s (allowed, additive,
+//!   [`AttnMask::causal`]) and key padding masks ([`AttnMasks`]).
+//!   Layers take the fused path unless weights are asked for
+//!   (`forward_with_weights`) or [`seq_core::Engine::Composed`] is set.
 //! - [`MultiHeadAttention`] under PyTorch's names (`in_proj_weight`,
 //!   `in_proj_bias`, `out_proj.*`), separate query/key/value, per-head or
-//!   averaged weights, a [`KvCache`] for decoding.
+//!   averaged weights, a [`KvCache`] for decoding; self-attention computes
+//!   queries, keys and values in one packed product and reads the heads
+//!   from it in place.
 //! - Positional encodings: [`SinusoidalEncoding`], [`LearnedEncoding`],
 //!   [`Rotary`].
 //! - [`TransformerEncoderLayer`], [`TransformerDecoderLayer`] (post-norm as
