@@ -32,6 +32,9 @@ const RUNS: usize = 11;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A timed training step: median, min and max in ms.
+type Step = fn() -> Res<[f64; 3]>;
+
 /// Median, min and max of `RUNS` runs after two warm-ups, in ms.
 fn time(mut f: impl FnMut() -> Res<()>) -> Res<[f64; 3]> {
     for _ in 0..2 {
@@ -305,7 +308,7 @@ fn main() -> Res<()> {
             "workload": w.name, "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "tokens_per_s": tokens_per_s,
         }));
     }
-    let steps: [(&str, fn() -> Res<[f64; 3]>); 2] = [
+    let steps: [(&str, Step); 2] = [
         (
             "sentiment training step [64,40] BiLSTM 64 + AdamW",
             sentiment_step,
