@@ -95,7 +95,7 @@ fn drop_mask(dropout: Option<(&Dropout, Mode)>) -> Option<DropMask> {
     match dropout {
         Some((d, mode)) if mode.is_train() && d.p() > 0.0 => Some(DropMask {
             keep: 1.0 - d.p(),
-            key: d.step_key(),
+            key: d.next_key(),
         }),
         _ => None,
     }

@@ -25,6 +25,23 @@ pub fn step() -> u64 {
     STEP.with(Cell::get)
 }
 
+/// A uniform draw from `[0, 1)` for `index` in stream `key`: SplitMix64's
+/// finaliser over both, so draws are independent of the order (and the
+/// thread) they are made in. Dropout masks come from it.
+#[inline(always)]
+pub fn hash_uniform(key: u64, index: u64) -> f64 {
+    (hash64(key, index) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// 64 random bits for `index` in stream `key` (SplitMix64's finaliser).
+#[inline(always)]
+pub fn hash64(key: u64, index: u64) -> u64 {
+    let mut x = key ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 /// A seeded xoshiro256** generator.
 #[derive(Debug, Clone)]
 pub struct Rng {
