@@ -67,6 +67,44 @@ impl Float for f64 {
     }
 }
 
+/// Lanes of [`sum`] and [`max`]: separate partial results that the compiler
+/// keeps in one vector register (a single running sum or maximum is a
+/// serial chain it may not reorder).
+const LANES: usize = 8;
+
+/// The sum of `x` in a fixed order: lane `k` adds elements `k, k + 8, ...`,
+/// then the lanes are added in order.
+#[inline(always)]
+pub fn sum<T: Float>(x: &[T]) -> T {
+    let mut lanes = [T::zero(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + v);
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().fold(tail, |a, &v| a + v)
+}
+
+/// The largest element of `x` (minus infinity for none; NaN is skipped).
+#[inline(always)]
+pub fn max<T: Float>(x: &[T]) -> T {
+    let bigger = |a: T, v: T| if v > a { v } else { a };
+    let mut lanes = [T::neg_infinity(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(T::neg_infinity(), |a, &v| bigger(a, v));
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = bigger(*l, v);
+        }
+    }
+    lanes.iter().fold(tail, |a, &v| bigger(a, v))
+}
+
 /// `e^x` in f32: `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-7
 /// polynomial for `e^r` (Cephes `expf`), and `2^n` written into the
 /// exponent bits. Inputs are clamped to where the result is a normal float,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
 use crate::cpu::{contiguous, Float};
-use crate::rng::{hash64, hash_uniform};
+use crate::rng::{hash64, hash_keep};
 use crate::threads::{run_jobs, Job};
 use crate::{Error, Mode, Module, Result, Seq};
 
@@ -94,7 +94,7 @@ impl Dropout {
 }
 
 /// One dropout mask: entry `i` is kept, scaled by `1 / keep`, when
-/// `hash_uniform(key, i) < keep`.
+/// [`hash_keep`]`(key, i, keep)`.
 #[derive(Debug, Clone, Copy)]
 struct Mask {
     keep: f64,
@@ -142,12 +142,8 @@ impl<T: Float> Job for Block<'_, T> {
     fn run(self) {
         let scale = T::of(1.0 / self.mask.keep);
         for (i, (o, &x)) in self.out.iter_mut().zip(self.x).enumerate() {
-            let u = hash_uniform(self.mask.key, self.first + i as u64);
-            *o = if u < self.mask.keep {
-                x * scale
-            } else {
-                T::zero()
-            };
+            let kept = hash_keep(self.mask.key, self.first + i as u64, self.mask.keep);
+            *o = if kept { x * scale } else { T::zero() };
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, Float};
+use crate::cpu::{contiguous, sum, Float};
 use crate::threads::{run_jobs, Job};
 
 /// Rows per job.
@@ -118,16 +118,18 @@ impl<T: Float> Job for Bwd<'_, T> {
             let (mean, rstd) = (st[0], st[1]);
             // xhat = (x - mean) rstd;  g = dy w
             // dx = rstd (g - mean(g) - xhat mean(g xhat))
-            let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
+            // dx holds g, then g xhat for the sums, before its final value.
             for i in 0..n {
                 let xhat = (x[i] - mean) * rstd;
-                let g = dy[i] * self.w[i];
-                sum_g += g;
-                sum_gx += g * xhat;
                 dw[i] += dy[i] * xhat;
                 db[i] += dy[i];
+                dx[i] = dy[i] * self.w[i];
             }
-            let (mg, mgx) = (sum_g * inv_n, sum_gx * inv_n);
+            let mg = sum(dx) * inv_n;
+            for i in 0..n {
+                dx[i] *= (x[i] - mean) * rstd;
+            }
+            let mgx = sum(dx) * inv_n;
             for i in 0..n {
                 let xhat = (x[i] - mean) * rstd;
                 dx[i] = rstd * (dy[i] * self.w[i] - mg - xhat * mgx);

@@ -96,52 +96,78 @@ impl Kind {
     }
 }
 
-/// `y = g(x + b)` (or `dx = dy g'(x + b)` when `dy` is given) over a block.
+/// `y = g(x + b)` (or `dx = dy g'(x + b)` when `dy` is given) over a
+/// block of whole rows (`b` is one row wide).
 struct Block<'a, T> {
     kind: Kind,
     x: &'a [T],
-    /// The bias along the last dimension, and where this block starts in a row.
-    bias: Option<(&'a [T], usize)>,
+    bias: Option<&'a [T]>,
     dy: Option<&'a [T]>,
     out: &'a mut [T],
+}
+
+impl<T: Float> Block<'_, T> {
+    /// The loops with `g` known, so that each compiles to vector code.
+    #[inline(always)]
+    fn go(self, g: impl Fn(T) -> (T, T)) {
+        let Block {
+            x, bias, dy, out, ..
+        } = self;
+        let n = bias.map_or(x.len(), <[T]>::len).max(1);
+        for (r, (out, x)) in out.chunks_mut(n).zip(x.chunks(n)).enumerate() {
+            let dy = dy.map(|dy| &dy[r * n..r * n + x.len()]);
+            match (bias, dy) {
+                (Some(b), Some(dy)) => {
+                    for (((o, &x), &b), &d) in out.iter_mut().zip(x).zip(b).zip(dy) {
+                        *o = d * g(x + b).1;
+                    }
+                }
+                (Some(b), None) => {
+                    for ((o, &x), &b) in out.iter_mut().zip(x).zip(b) {
+                        *o = g(x + b).0;
+                    }
+                }
+                (None, Some(dy)) => {
+                    for ((o, &x), &d) in out.iter_mut().zip(x).zip(dy) {
+                        *o = d * g(x).1;
+                    }
+                }
+                (None, None) => {
+                    for (o, &x) in out.iter_mut().zip(x) {
+                        *o = g(x).0;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<T: Float> Job for Block<'_, T> {
     #[inline(always)]
     fn run(self) {
-        let Block {
-            kind,
-            x,
-            bias,
-            dy,
-            out,
-        } = self;
-        for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
-            let z = match bias {
-                Some((b, start)) => x + b[(start + i) % b.len()],
-                None => x,
-            };
-            let (g, dg) = kind.eval(z);
-            *o = match dy {
-                Some(dy) => dy[i] * dg,
-                None => g,
-            };
+        match self.kind {
+            Kind::Relu => self.go(|x| Kind::Relu.eval(x)),
+            Kind::Gelu => self.go(|x| Kind::Gelu.eval(x)),
+            Kind::GeluTanh => self.go(|x| Kind::GeluTanh.eval(x)),
         }
     }
 }
 
-/// Runs `kind` over `x` in blocks: values, or input gradients given `dy`.
+/// Runs `kind` over `x` in blocks of whole rows: values, or input gradients
+/// given `dy`.
 fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<&[T]>) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
+    let n = bias.map_or(1, <[T]>::len).max(1);
+    let block = (BLOCK / n).max(1) * n;
     let jobs: Vec<Block<T>> = out
-        .chunks_mut(BLOCK)
+        .chunks_mut(block)
         .enumerate()
         .map(|(i, out)| {
-            let at = i * BLOCK;
+            let at = i * block;
             Block {
                 kind,
                 x: &x[at..at + out.len()],
-                bias: bias.map(|b| (b, at % b.len().max(1))),
+                bias,
                 dy: dy.map(|dy| &dy[at..at + out.len()]),
                 out,
             }

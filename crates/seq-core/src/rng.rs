@@ -33,6 +33,23 @@ pub fn hash_uniform(key: u64, index: u64) -> f64 {
     (hash64(key, index) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// Whether entry `index` of the mask `key` is kept with probability
+/// `keep`: 32 random bits from MurmurHash3's finaliser (32-bit products,
+/// so the mask loops vectorise) against `keep * 2^32`.
+#[inline(always)]
+pub fn hash_keep(key: u64, index: u64, keep: f64) -> bool {
+    let mix = |mut h: u32| {
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85EB_CA6B);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xC2B2_AE35);
+        h ^ (h >> 16)
+    };
+    let stream = (key ^ (key >> 32) ^ (index >> 32).wrapping_mul(0x9E37_79B9)) as u32;
+    let bits = mix(mix(index as u32 ^ stream).wrapping_add(stream));
+    f64::from(bits) < keep * 4_294_967_296.0
+}
+
 /// 64 random bits for `index` in stream `key` (SplitMix64's finaliser).
 #[inline(always)]
 pub fn hash64(key: u64, index: u64) -> u64 {

@@ -95,7 +95,7 @@ impl DropMask {
     /// Whether weight `index` (`((b * H + h) * T + i) * S + j`) is kept.
     #[inline(always)]
     pub fn kept(&self, index: u64) -> bool {
-        seq_core::rng::hash_uniform(self.key, index) < self.keep
+        seq_core::rng::hash_keep(self.key, index, self.keep)
     }
 }
 
@@ -184,43 +184,6 @@ impl<T: Float> Masking<'_, T> {
             }
         }
     }
-}
-
-/// Lanes of the reductions below: separate partial results that the
-/// compiler keeps in one vector register (a single running `max` or sum is
-/// a serial chain it may not reorder).
-const LANES: usize = 8;
-
-/// The largest element (minus infinity for none).
-#[inline(always)]
-fn max_of<T: Float>(x: &[T]) -> T {
-    let mut lanes = [T::neg_infinity(); LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (l, &v) in lanes.iter_mut().zip(c) {
-            *l = if v > *l { v } else { *l };
-        }
-    }
-    let m = tail
-        .iter()
-        .fold(T::neg_infinity(), |a, &v| if v > a { v } else { a });
-    lanes.iter().fold(m, |a, &v| if v > a { v } else { a })
-}
-
-/// The sum, in a fixed order: lane `k` adds elements `k, k + 8, ...`.
-#[inline(always)]
-fn sum_of<T: Float>(x: &[T]) -> T {
-    let mut lanes = [T::zero(); LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (l, &v) in lanes.iter_mut().zip(c) {
-            *l += v;
-        }
-    }
-    let t = tail.iter().fold(T::zero(), |a, &v| a + v);
-    lanes.iter().fold(t, |a, &v| a + v)
 }
 
 /// The inputs of one attention call.
@@ -330,7 +293,7 @@ impl<T: Float> Job for FwdJob<'_, T> {
                 .scores(p, x.dims.s, (b, h), (i0, rows), (j0, cols));
             for r in 0..rows {
                 let row = &mut p[r * cols..(r + 1) * cols];
-                let tile_max = max_of(row);
+                let tile_max = seq_core::cpu::max(row);
                 let m_new = num_traits::Float::max(m[r], tile_max);
                 if m_new == T::neg_infinity() {
                     row.iter_mut().for_each(|v| *v = T::zero());
@@ -338,7 +301,7 @@ impl<T: Float> Job for FwdJob<'_, T> {
                 }
                 let alpha = T::exp_fast(m[r] - m_new);
                 row.iter_mut().for_each(|v| *v = T::exp_fast(*v - m_new));
-                let sum = sum_of(row);
+                let sum = seq_core::cpu::sum(row);
                 l[r] = l[r] * alpha + sum;
                 m[r] = m_new;
                 acc[r * dv..(r + 1) * dv]
