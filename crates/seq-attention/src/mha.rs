@@ -173,7 +173,7 @@ impl MultiHeadAttention {
         }
         let w = self.in_proj_weight.narrow(0, i * e, e)?;
         let b = self.in_proj_bias.narrow(0, i * e, e)?;
-        let y = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?; // [batch, T, E]
+        let y = seq_core::add_bias(&x.broadcast_matmul(&w.t()?)?, &b)?; // [batch, T, E]
         let (bsz, t, _) = y.dims3()?;
         let h = self.config.num_heads;
         let y = y.reshape((bsz, t, h, e / h))?.transpose(1, 2)?; // [batch, heads, T, d], a view
@@ -238,10 +238,8 @@ impl MultiHeadAttention {
                 x.dims(),
             ));
         }
-        let y = x
-            .reshape((b * t, e))?
-            .matmul(&self.in_proj_weight.t()?)?
-            .broadcast_add(&self.in_proj_bias)?;
+        let y = x.reshape((b * t, e))?.matmul(&self.in_proj_weight.t()?)?;
+        let y = seq_core::add_bias(&y, &self.in_proj_bias)?;
         Ok(y.reshape((b, t, 3 * e))?)
     }
 

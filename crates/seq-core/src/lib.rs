@@ -59,6 +59,7 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
 pub use module::{Mode, Module};
 pub use params::Params;
+pub use pointwise::add_bias;
 pub use rng::Rng;
 pub use seq::Seq;
 pub use sequential::Sequential;

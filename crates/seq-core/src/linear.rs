@@ -96,7 +96,7 @@ impl Linear {
         let rows = xs.elem_count() / i;
         let y = xs.reshape((rows, i))?.matmul(&self.weight.t()?)?; // [rows, out]
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
+            Some(b) => crate::pointwise::add_bias(&y, b)?,
             None => y,
         };
         let mut out_dims = dims[..dims.len() - 1].to_vec();

@@ -20,6 +20,8 @@ const BLOCK: usize = 1 << 14;
 /// The function `g`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// `x`: the bias alone, whose gradient is then one pass of column sums.
+    Identity,
     Relu,
     /// `x Phi(x)`, PyTorch's `approximate='none'`.
     Gelu,
@@ -70,6 +72,7 @@ impl Kind {
     fn eval<T: Float>(self, x: T) -> (T, T) {
         let half = T::of(0.5);
         match self {
+            Kind::Identity => (x, T::one()),
             Kind::Relu => {
                 if x > T::zero() {
                     (x, T::one())
@@ -146,6 +149,7 @@ impl<T: Float> Job for Block<'_, T> {
     #[inline(always)]
     fn run(self) {
         match self.kind {
+            Kind::Identity => self.go(|x| Kind::Identity.eval(x)),
             Kind::Relu => self.go(|x| Kind::Relu.eval(x)),
             Kind::Gelu => self.go(|x| Kind::Gelu.eval(x)),
             Kind::GeluTanh => self.go(|x| Kind::GeluTanh.eval(x)),
@@ -263,9 +267,15 @@ impl CustomOp2 for BiasAct {
             b: &Tensor,
             dy: &Tensor,
         ) -> candle_core::Result<(Tensor, Tensor)> {
+            let n = b.elem_count();
+            if k == Kind::Identity {
+                // dx = dy as it is; db = its column sums.
+                let db = column_sums(&to_vec::<T>(dy)?, n);
+                return Ok((dy.clone(), Tensor::from_vec(db, b.shape(), b.device())?));
+            }
             let bias = to_vec::<T>(b)?;
             let dx = map(k, &to_vec::<T>(x)?, Some(&bias), Some(&to_vec::<T>(dy)?));
-            let db = column_sums(&dx, bias.len());
+            let db = column_sums(&dx, n);
             Ok((
                 Tensor::from_vec(dx, x.shape(), x.device())?,
                 Tensor::from_vec(db, b.shape(), b.device())?,
@@ -308,6 +318,16 @@ pub(crate) fn bias_activation(
     Ok(Some(
         x.contiguous()?.apply_op2(&b.contiguous()?, BiasAct(kind))?,
     ))
+}
+
+/// `x + b`, `b` `[n]` along the last dimension of `x` `[..., n]`: one op
+/// on the CPU in f32/f64 whose backward sums the gradient's rows in one
+/// pass (candle's broadcast add reduces over the rows with a strided sum).
+pub fn add_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    match bias_activation(x, b, Kind::Identity)? {
+        Some(y) => Ok(y),
+        None => x.broadcast_add(b),
+    }
 }
 
 #[cfg(test)]
