@@ -6,6 +6,13 @@
 //! - Building blocks: [`Linear`] applied per time step, [`Embedding`] (a
 //!   padding id makes the mask), [`Dropout`], a differentiable [`LayerNorm`],
 //!   [`Activation`]s.
+//! - Fused CPU ops, each one candle custom op with its own backward and a
+//!   composed reference chosen with [`Engine`]: layer norm, dropout (masks
+//!   hashed from seed, step and position, recomputed in backward), GELU
+//!   (exact and tanh forms, exact derivatives), relu, a bias followed by an
+//!   activation ([`Linear::apply_activation`]) or alone ([`add_bias`]).
+//!   Their work is cut into blocks of a fixed size and reduced in a fixed
+//!   order, so results do not depend on the number of threads.
 //! - Parameters: [`Params`] (a seeded `VarMap` that saves and loads
 //!   safetensors under PyTorch's names) and [`Init`] (PyTorch's defaults,
 //!   Xavier/Glorot, Kaiming, orthogonal).
