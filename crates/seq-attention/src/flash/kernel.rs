@@ -195,6 +195,30 @@ pub(crate) struct Inputs<'a, T> {
     pub masking: Masking<'a, T>,
 }
 
+impl<T: Float> Inputs<'_, T> {
+    /// The scores `Q_i K_j^T scale + mask` of the tile of queries `i0..`
+    /// and keys `j0..` into `p` `[rows, cols]`.
+    #[inline(always)]
+    fn scores(
+        &self,
+        p: &mut [T],
+        (b, h): (usize, usize),
+        (i0, rows): (usize, usize),
+        (j0, cols): (usize, usize),
+    ) {
+        gemm(
+            p,
+            (0, cols, 1),
+            self.q.1.matrix(self.q.0, b, h, i0),
+            self.k.1.matrix_t(self.k.0, b, h, j0),
+            (rows, cols, self.dims.d),
+            false,
+        );
+        self.masking
+            .scores(p, self.dims.s, (b, h), (i0, rows), (j0, cols));
+    }
+}
+
 /// What the forward pass keeps for the backward one.
 pub(crate) struct Forward<T> {
     /// The output, token-major `[batch, T, heads, dv]`.
@@ -272,7 +296,7 @@ impl<T: Float> Job for FwdJob<'_, T> {
             rows,
             done,
         } = self;
-        let Dims { d, dv, .. } = x.dims;
+        let Dims { dv, .. } = x.dims;
         let mut m = vec![T::neg_infinity(); rows];
         let mut l = vec![T::zero(); rows];
         let mut acc = vec![T::zero(); rows * dv];
@@ -281,16 +305,7 @@ impl<T: Float> Job for FwdJob<'_, T> {
         for j0 in (0..key_end).step_by(BLOCK_K) {
             let cols = BLOCK_K.min(key_end - j0);
             let p = &mut tile[..rows * cols];
-            gemm(
-                p,
-                (0, cols, 1),
-                x.q.1.matrix(x.q.0, b, h, i0),
-                x.k.1.matrix_t(x.k.0, b, h, j0),
-                (rows, cols, d),
-                false,
-            );
-            x.masking
-                .scores(p, x.dims.s, (b, h), (i0, rows), (j0, cols));
+            x.scores(p, (b, h), (i0, rows), (j0, cols));
             for r in 0..rows {
                 let row = &mut p[r * cols..(r + 1) * cols];
                 let tile_max = seq_core::cpu::max(row);
@@ -443,16 +458,7 @@ impl<T: Float> Job for BwdJob<'_, T> {
                 let n = rows * cols;
                 let (p, pd, dp) = (&mut p[..n], &mut pd[..n], &mut dp[..n]);
                 // P = exp(S - m) / l, recomputed.
-                gemm(
-                    p,
-                    (0, cols, 1),
-                    x.q.1.matrix(x.q.0, b, h, i0),
-                    x.k.1.matrix_t(x.k.0, b, h, j0),
-                    (rows, cols, d),
-                    false,
-                );
-                x.masking
-                    .scores(p, x.dims.s, (b, h), (i0, rows), (j0, cols));
+                x.scores(p, (b, h), (i0, rows), (j0, cols));
                 for r in 0..rows {
                     let (mr, il) = (m[i0 + r], inv_l[i0 + r]);
                     p[r * cols..(r + 1) * cols]
