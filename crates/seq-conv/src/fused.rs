@@ -18,8 +18,8 @@
 //!
 //! One group only; grouped convolutions take the composed path.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
-use seq_core::cpu::{contiguous, gemm, View};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use seq_core::cpu::{contiguous, gemm, storage_slice, View};
 
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -205,10 +205,7 @@ impl FusedConv1d {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let guards = [x, w, &grad].map(Tensor::storage_and_layout);
-        let [xs, ws, gs] = guards.each_ref().map(|(s, l)| match &**s {
-            Storage::Cpu(s) => slice::<T>(s, l),
-            _ => candle_core::bail!("fused conv1d: CPU tensors only"),
-        });
+        let [xs, ws, gs] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
         let (dx, dw, db) = self.backward(xs?, ws?, gs?, x.track_op());
         let dev = x.device();
         let dx = dx

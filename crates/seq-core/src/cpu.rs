@@ -138,6 +138,18 @@ pub fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
     }
 }
 
+/// The elements of a contiguous CPU tensor from its storage guard
+/// (`tensor.storage_and_layout()`), as `T`.
+pub fn storage_slice<'a, T: WithDType>(
+    storage: &'a candle_core::Storage,
+    layout: &Layout,
+) -> Result<&'a [T]> {
+    match storage {
+        candle_core::Storage::Cpu(s) => contiguous(T::cpu_storage_as_slice(s)?, layout),
+        _ => candle_core::bail!("a CPU kernel of seq: CPU tensors only"),
+    }
+}
+
 /// [`contiguous`], mutable.
 pub fn contiguous_mut<'a, T>(data: &'a mut [T], layout: &Layout) -> Result<&'a mut [T]> {
     match layout.contiguous_offsets() {

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, sum, Float};
+use crate::cpu::{contiguous, storage_slice, sum, Float};
 use crate::threads::{run_jobs, Job};
 
 /// Rows per job.
@@ -165,10 +165,6 @@ fn backward<T: Float>(x: &[T], w: &[T], dy: &[T], stats: &[T], n: usize) -> (Vec
     (dx, dwb)
 }
 
-fn slice<T: Float>(t: &Tensor) -> candle_core::Result<Vec<T>> {
-    t.flatten_all()?.to_vec1::<T>()
-}
-
 impl LayerNormOp {
     fn bwd_typed<T: Float>(
         &self,
@@ -181,8 +177,10 @@ impl LayerNormOp {
         let Some(stats) = saved.as_ref() else {
             candle_core::bail!("layer norm: backward before forward")
         };
-        let (x_, w_, dy_) = (slice::<T>(x)?, slice::<T>(w)?, slice::<T>(dy)?);
-        let (dx, dwb) = backward(&x_, &w_, &dy_, stats.as_slice::<T>()?, n);
+        let dy = dy.contiguous()?;
+        let guards = [x, w, &dy].map(Tensor::storage_and_layout);
+        let [x_, w_, dy_] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
+        let (dx, dwb) = backward(x_?, w_?, dy_?, stats.as_slice::<T>()?, n);
         let dev = x.device();
         let dw = Tensor::from_slice(&dwb[..n], n, dev)?;
         let db = Tensor::from_slice(&dwb[n..], n, dev)?;

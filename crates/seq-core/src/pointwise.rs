@@ -11,7 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, Float};
+use crate::cpu::{contiguous, storage_slice, Float};
 use crate::threads::{run_jobs, Job};
 
 /// Elements per job.
@@ -190,10 +190,6 @@ fn column_sums<T: Float>(g: &[T], n: usize) -> Vec<T> {
     sums
 }
 
-fn to_vec<T: Float>(t: &Tensor) -> candle_core::Result<Vec<T>> {
-    t.flatten_all()?.to_vec1::<T>()
-}
-
 struct Act(Kind);
 
 impl CustomOp1 for Act {
@@ -212,7 +208,10 @@ impl CustomOp1 for Act {
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         fn run<T: Float>(k: Kind, x: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
-            let dx = map(k, &to_vec::<T>(x)?, None, Some(&to_vec::<T>(dy)?));
+            let dy = dy.contiguous()?;
+            let guards = [x, &dy].map(Tensor::storage_and_layout);
+            let [xs, dys] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
+            let dx = map(k, xs?, None, Some(dys?));
             Tensor::from_vec(dx, x.shape(), x.device())
         }
         Ok(Some(match x.dtype() {
@@ -268,13 +267,15 @@ impl CustomOp2 for BiasAct {
             dy: &Tensor,
         ) -> candle_core::Result<(Tensor, Tensor)> {
             let n = b.elem_count();
+            let dy = dy.contiguous()?;
+            let guards = [x, b, &dy].map(Tensor::storage_and_layout);
+            let [xs, bs, dys] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
             if k == Kind::Identity {
                 // dx = dy as it is; db = its column sums.
-                let db = column_sums(&to_vec::<T>(dy)?, n);
+                let db = column_sums(dys?, n);
                 return Ok((dy.clone(), Tensor::from_vec(db, b.shape(), b.device())?));
             }
-            let bias = to_vec::<T>(b)?;
-            let dx = map(k, &to_vec::<T>(x)?, Some(&bias), Some(&to_vec::<T>(dy)?));
+            let dx = map(k, xs?, Some(bs?), Some(dys?));
             let db = column_sums(&dx, n);
             Ok((
                 Tensor::from_vec(dx, x.shape(), x.device())?,

@@ -5,9 +5,10 @@
 use super::cells::{backward_row, Kind, RowGrads};
 use super::gemm::{matmul, matmul_strided, Mat};
 use super::kernel::Packed;
-use super::math::{run_each, Job, Real};
+use super::math::Real;
 use super::scratch::buffer;
 use super::{Aux, Dims};
+use seq_core::threads::{run_jobs, Job};
 
 /// The op's arguments, its result (the states) and their gradient, the
 /// final `c`'s gradient (LSTM; empty when it has none) and the gates
@@ -77,7 +78,7 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
             },
         });
     }
-    run_each::<T, _>(jobs);
+    run_jobs::<T, _>(jobs);
 
     // The sum of the blocks' shares, in block order.
     let mut sum = shares.chunks(weights_len(d));

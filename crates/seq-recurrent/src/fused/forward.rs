@@ -2,9 +2,10 @@
 
 use super::cells::forward_row;
 use super::kernel::Packed;
-use super::math::{run_each, Job, Real};
+use super::math::Real;
 use super::scratch::{buffer, Buffer};
 use super::{Aux, Dims};
+use seq_core::threads::{run_jobs, Job};
 
 /// Every step's state `[B, T, H]`, the final `c` `[B, H]` (LSTM; else
 /// empty) and the saved gates `[B, T, saved * H]`.
@@ -41,7 +42,7 @@ pub(super) fn forward<T: Real>(
             saved: s,
         });
     }
-    run_each::<T, _>(jobs);
+    run_jobs::<T, _>(jobs);
     (out, c_last, saved)
 }
 

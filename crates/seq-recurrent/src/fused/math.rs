@@ -54,8 +54,6 @@ impl Real for f64 {
     }
 }
 
-pub(crate) use seq_core::threads::{run_jobs as run_each, Job};
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,14 +31,12 @@ mod scratch;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 
 pub(crate) use cells::Kind;
 use math::Real;
 use scratch::Buffer;
-use seq_core::cpu::contiguous;
+use seq_core::cpu::{contiguous, storage_slice};
 
 /// The sizes and direction of one op.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +254,7 @@ impl FusedRecurrence {
             [x, w_ih, aux, res, &grad_res].map(Tensor::storage_and_layout),
             x.device(),
         );
-        let [xs, ws, auxs, outs, douts] = guards.each_ref().map(|(s, l)| slice_of::<T>(s, l));
+        let [xs, ws, auxs, outs, douts] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
         let g = backward::backward(
             &self.dims,
             backward::Args {
@@ -280,14 +278,6 @@ impl FusedRecurrence {
             Some(Tensor::from_vec(g.daux, aux.shape(), dev)?),
         ))
     }
-}
-
-/// The elements of a contiguous CPU tensor's storage.
-fn slice_of<'a, T: WithDType>(s: &'a Storage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let Storage::Cpu(s) = s else {
-        candle_core::bail!("fused recurrence: CPU tensors only");
-    };
-    contiguous(T::cpu_storage_as_slice(s)?, l)
 }
 
 impl CustomOp3 for FusedRecurrence {
