@@ -1,6 +1,6 @@
 //! Fused scaled dot-product attention on the CPU: one candle op with an
 //! explicit backward, FlashAttention-2's tiled recurrence in f32 and f64
-//! ([`kernel`]). The composed path ([`scaled_dot_product_attention`]) is
+//! ([`forward`], [`backward`]). The composed path ([`scaled_dot_product_attention`]) is
 //! the reference it is tested against.
 //!
 //! Two entry points share the kernel:
@@ -12,21 +12,29 @@
 //!   transpose, never copied); gradients come back as transposed views of
 //!   token-major buffers, so the head split's backward copies nothing.
 //!
+//! [`ops`] holds the two candle ops; this file the glue they share.
+//!
 //! Both return the heads merged, `[batch, T, heads * d_v]`, ready for the
 //! output projection.
 //!
 //! [`scaled_dot_product_attention`]: crate::scaled_dot_product_attention
 
+mod backward;
+mod forward;
 mod kernel;
+mod masking;
+mod ops;
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
 use seq_core::cpu::Float;
 use seq_core::{Error, Result};
 
-pub(crate) use kernel::DropMask;
-use kernel::{Dims, Inputs, Masking, Strided};
+use kernel::{Dims, Inputs, Strided};
+pub(crate) use masking::DropMask;
+use masking::Masking;
+use ops::{Packed, Separate};
 
 /// Everything but the inputs that decides the result: scale and masks.
 #[derive(Debug, Clone)]
@@ -70,17 +78,6 @@ pub(crate) fn supports(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
-struct Packed {
-    heads: usize,
-    spec: Spec,
-    saved: Saved,
-}
-
-struct Separate {
-    spec: Spec,
-    saved: Saved,
-}
-
 /// The `[batch, heads, L, W]` view of a 4-d layout.
 fn strided4(l: &Layout) -> candle_core::Result<Strided> {
     match l.stride() {
@@ -114,6 +111,8 @@ fn cpu_tensor<T: Float>(data: Vec<T>, shape: impl Into<Shape>) -> candle_core::R
     Tensor::from_vec(data, shape, &candle_core::Device::Cpu)
 }
 
+/// The whole of a CPU storage (the kernels index it through [`Strided`]
+/// views, offsets included).
 fn slice<T: Float>(s: &Storage) -> candle_core::Result<&[T]> {
     match s {
         Storage::Cpu(c) => c.as_slice::<T>(),
@@ -180,7 +179,7 @@ fn forward<T: Float>(
             v,
             masking: spec.masking::<T>(&dims, bias)?,
         };
-        Ok(kernel::forward(&x))
+        Ok(forward::forward(&x))
     })?;
     *saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(T::to_cpu_storage_owned(fwd.stats));
     Ok((
@@ -189,14 +188,16 @@ fn forward<T: Float>(
     ))
 }
 
-/// Backward on typed tensors: `dq`, `dk`, `dv` token-major.
+/// Backward on typed tensors: the gradients of `qkv` written into `dst`
+/// where the layouts `at` put them.
 fn backward<T: Float>(
     spec: &Spec,
     dims: Dims,
     qkv: [(&Tensor, Strided); 3],
     (res, grad): (&Tensor, &Tensor),
     saved: &Saved,
-) -> candle_core::Result<kernel::Grads<T>> {
+    dst: (&mut [T], [Strided; 3]),
+) -> candle_core::Result<()> {
     let stats = saved.lock().unwrap_or_else(|e| e.into_inner());
     let Some(stats) = stats.as_ref() else {
         candle_core::bail!("fused attention: backward before forward")
@@ -213,204 +214,15 @@ fn backward<T: Float>(
             v: (slice::<T>(&v.0)?, v.1),
             masking: spec.masking::<T>(&dims, bias)?,
         };
-        Ok(kernel::backward(
+        backward::backward(
             &x,
             (slice::<T>(&o)?, ol),
             (slice::<T>(&g)?, gl),
             stats.as_slice::<T>()?,
-        ))
+            dst,
+        );
+        Ok(())
     })
-}
-
-impl Packed {
-    fn dims(&self, l: &Layout) -> candle_core::Result<Dims> {
-        let (b, t, e3) = l.shape().dims3()?;
-        let h = self.heads;
-        if e3 % 3 != 0 || h == 0 || (e3 / 3) % h != 0 {
-            candle_core::bail!(
-                "fused attention: packed width {e3} is not 3 x heads x d ({h} heads)"
-            )
-        }
-        let d = e3 / 3 / h;
-        Ok(Dims {
-            b,
-            h,
-            t,
-            s: t,
-            d,
-            dv: d,
-        })
-    }
-
-    fn views(&self, l: &Layout, dims: &Dims) -> candle_core::Result<[Strided; 3]> {
-        let e = dims.h * dims.d;
-        Ok([
-            by_heads(l, dims.d, 0)?,
-            by_heads(l, dims.d, e)?,
-            by_heads(l, dims.d, 2 * e)?,
-        ])
-    }
-
-    fn fwd_typed<T: Float>(
-        &self,
-        s: &CpuStorage,
-        l: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = self.dims(l)?;
-        let x = s.as_slice::<T>()?;
-        let [q, k, v] = self.views(l, &dims)?;
-        forward(&self.spec, dims, [(x, q), (x, k), (x, v)], &self.saved)
-    }
-
-    fn bwd_typed<T: Float>(
-        &self,
-        arg: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Tensor> {
-        let dims = self.dims(arg.layout())?;
-        let [q, k, v] = self.views(arg.layout(), &dims)?;
-        let g = backward::<T>(
-            &self.spec,
-            dims,
-            [(arg, q), (arg, k), (arg, v)],
-            (res, grad),
-            &self.saved,
-        )?;
-        // Interleave back into [batch, T, 3E]: each of dq, dk, dv is [batch, T, E].
-        let (t, e) = (dims.t, dims.h * dims.d);
-        let mut out = Vec::with_capacity(dims.b * t * 3 * e);
-        for row in 0..dims.b * t {
-            for part in [&g.dq, &g.dk, &g.dv] {
-                out.extend_from_slice(&part[row * e..(row + 1) * e]);
-            }
-        }
-        cpu_tensor(out, (dims.b, t, 3 * e))
-    }
-}
-
-impl CustomOp1 for Packed {
-    fn name(&self) -> &'static str {
-        "fused-self-attention"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        match s {
-            CpuStorage::F32(_) => self.fwd_typed::<f32>(s, l),
-            CpuStorage::F64(_) => self.fwd_typed::<f64>(s, l),
-            _ => candle_core::bail!("fused attention: f32 or f64 only"),
-        }
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(match arg.dtype() {
-            DType::F32 => self.bwd_typed::<f32>(arg, res, grad)?,
-            DType::F64 => self.bwd_typed::<f64>(arg, res, grad)?,
-            dt => candle_core::bail!("fused attention: f32 or f64 only, got {dt:?}"),
-        }))
-    }
-}
-
-impl Separate {
-    fn dims(q: &Layout, k: &Layout, v: &Layout) -> candle_core::Result<Dims> {
-        let (b, h, t, d) = q.shape().dims4()?;
-        let (kb, kh, s, kd) = k.shape().dims4()?;
-        let (vb, vh, vs, dv) = v.shape().dims4()?;
-        if (kb, kh, kd) != (b, h, d) || (vb, vh, vs) != (b, h, s) {
-            candle_core::bail!(
-                "fused attention: q {:?}, k {:?}, v {:?} do not fit",
-                q.dims(),
-                k.dims(),
-                v.dims()
-            )
-        }
-        Ok(Dims { b, h, t, s, d, dv })
-    }
-
-    fn fwd_typed<T: Float>(
-        &self,
-        (s1, l1): (&CpuStorage, &Layout),
-        (s2, l2): (&CpuStorage, &Layout),
-        (s3, l3): (&CpuStorage, &Layout),
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = Self::dims(l1, l2, l3)?;
-        forward(
-            &self.spec,
-            dims,
-            [
-                (s1.as_slice::<T>()?, strided4(l1)?),
-                (s2.as_slice::<T>()?, strided4(l2)?),
-                (s3.as_slice::<T>()?, strided4(l3)?),
-            ],
-            &self.saved,
-        )
-    }
-
-    fn bwd_typed<T: Float>(
-        &self,
-        (q, k, v): (&Tensor, &Tensor, &Tensor),
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<[Tensor; 3]> {
-        let dims = Self::dims(q.layout(), k.layout(), v.layout())?;
-        let views = [q, k, v].map(|t| strided4(t.layout()).map(|at| (t, at)));
-        let [qa, ka, va] = views;
-        let g = backward::<T>(&self.spec, dims, [qa?, ka?, va?], (res, grad), &self.saved)?;
-        let Dims { b, h, t, s, d, dv } = dims;
-        // Token-major buffers seen as [batch, heads, L, width].
-        Ok([
-            cpu_tensor(g.dq, (b, t, h, d))?.transpose(1, 2)?,
-            cpu_tensor(g.dk, (b, s, h, d))?.transpose(1, 2)?,
-            cpu_tensor(g.dv, (b, s, h, dv))?.transpose(1, 2)?,
-        ])
-    }
-}
-
-impl CustomOp3 for Separate {
-    fn name(&self) -> &'static str {
-        "fused-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                self.fwd_typed::<f32>((s1, l1), (s2, l2), (s3, l3))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                self.fwd_typed::<f64>((s1, l1), (s2, l2), (s3, l3))
-            }
-            _ => candle_core::bail!("fused attention: f32 or f64 only, one dtype"),
-        }
-    }
-
-    fn bwd(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let [dq, dk, dv] = match q.dtype() {
-            DType::F32 => self.bwd_typed::<f32>((q, k, v), res, grad)?,
-            DType::F64 => self.bwd_typed::<f64>((q, k, v), res, grad)?,
-            dt => candle_core::bail!("fused attention: f32 or f64 only, got {dt:?}"),
-        };
-        Ok((Some(dq), Some(dk), Some(dv)))
-    }
 }
 
 /// Checks a key padding mask `[batch, S]` and reads it as bytes.
