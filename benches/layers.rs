@@ -162,6 +162,16 @@ fn sentiment_step() -> Res<[f64; 3]> {
         .map(|i| 4 + (i * 7919 % 19_000) as u32)
         .collect();
     let ids = Tensor::from_vec(ids, (64, 40), &Device::Cpu)?;
+    train_step(&p, || {
+        let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Train)?;
+        let (_, state) = lstm.forward_with_state(&xs, None, Mode::Train)?;
+        Ok(head.apply(&last_layer_state(&state, lstm.config())?)?)
+    })
+}
+
+/// Times one training step on 64 reviews: `logits` `[64, 1]`, BCE against
+/// alternating labels, backward, AdamW (lr 1e-3, no weight decay) over `p`.
+fn train_step(p: &Params, logits: impl Fn() -> Res<Tensor>) -> Res<[f64; 3]> {
     let labels = Tensor::from_vec(
         (0..64).map(|i| (i % 2) as f32).collect(),
         (64, 1),
@@ -175,10 +185,7 @@ fn sentiment_step() -> Res<[f64; 3]> {
     }
     .build(p.named_vars())?;
     time(|| {
-        let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Train)?;
-        let (_, state) = lstm.forward_with_state(&xs, None, Mode::Train)?;
-        let logits = head.apply(&last_layer_state(&state, lstm.config())?)?;
-        let grads = loss::bce_with_logits(&logits, &labels)?.backward()?;
+        let grads = loss::bce_with_logits(&logits()?, &labels)?.backward()?;
         optim.step(&grads)?;
         Ok(())
     })
@@ -212,26 +219,11 @@ fn transformer_sentiment_step() -> Res<[f64; 3]> {
         })
         .collect();
     let ids = Tensor::from_vec(ids, (64, 40), &Device::Cpu)?;
-    let labels = Tensor::from_vec(
-        (0..64).map(|i| (i % 2) as f32).collect(),
-        (64, 1),
-        &Device::Cpu,
-    )?;
-    let mut optim = OptimizerConfig::AdamW {
-        lr: 1e-3,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.0,
-    }
-    .build(p.named_vars())?;
-    time(|| {
+    train_step(&p, || {
         let xs = embedding.forward(&Seq::from_ids(ids.clone())?, Mode::Train)?;
         let x = positions.apply(&drop.apply(xs.values(), Mode::Train)?, 0)?;
         let h = encoder.forward(&x, xs.mask(), None, Mode::Train)?;
-        let logits = head.apply(&pool::mean_over_time(&h, xs.mask())?)?;
-        let grads = loss::bce_with_logits(&logits, &labels)?.backward()?;
-        optim.step(&grads)?;
-        Ok(())
+        Ok(head.apply(&pool::mean_over_time(&h, xs.mask())?)?)
     })
 }
 

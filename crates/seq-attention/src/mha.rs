@@ -158,11 +158,11 @@ impl MultiHeadAttention {
         &self.config
     }
 
-    /// Projection `i` (0 query, 1 key, 2 value) of `x` `[batch, T, E]`,
-    /// split into heads `[batch, heads, T, d]`, rotated from `offset`.
-    fn project(&self, x: &Tensor, i: usize, offset: usize) -> Result<Tensor> {
+    /// `x W^T + b` with rows `from..from + n` of `in_proj_weight` and
+    /// `in_proj_bias`, for `x` `[batch, T, E]`: `[batch, T, n]`.
+    fn in_proj(&self, x: &Tensor, from: usize, n: usize) -> Result<Tensor> {
         let e = self.config.embed_dim;
-        let (_, _, width) = x.dims3()?;
+        let (b, t, width) = x.dims3()?;
         if width != e {
             return Err(Error::shape(
                 "MultiHeadAttention",
@@ -171,12 +171,19 @@ impl MultiHeadAttention {
                 x.dims(),
             ));
         }
-        let w = self.in_proj_weight.narrow(0, i * e, e)?;
-        let b = self.in_proj_bias.narrow(0, i * e, e)?;
-        let y = seq_core::add_bias(&x.broadcast_matmul(&w.t()?)?, &b)?; // [batch, T, E]
-        let (bsz, t, _) = y.dims3()?;
-        let h = self.config.num_heads;
-        let y = y.reshape((bsz, t, h, e / h))?.transpose(1, 2)?; // [batch, heads, T, d], a view
+        let w = self.in_proj_weight.narrow(0, from, n)?;
+        let y = x.reshape((b * t, e))?.matmul(&w.t()?)?;
+        let y = seq_core::add_bias(&y, &self.in_proj_bias.narrow(0, from, n)?)?;
+        Ok(y.reshape((b, t, n))?)
+    }
+
+    /// Projection `i` (0 query, 1 key, 2 value) of `x` `[batch, T, E]`,
+    /// split into heads `[batch, heads, T, d]` (a view), rotated from `offset`.
+    fn project(&self, x: &Tensor, i: usize, offset: usize) -> Result<Tensor> {
+        let (e, h) = (self.config.embed_dim, self.config.num_heads);
+        let y = self.in_proj(x, i * e, e)?; // [batch, T, E]
+        let (b, t, _) = y.dims3()?;
+        let y = y.reshape((b, t, h, e / h))?.transpose(1, 2)?;
         match (&self.rotary, i) {
             (Some(r), 0 | 1) => r.apply(&y, offset),
             _ => Ok(y),
@@ -209,7 +216,8 @@ impl MultiHeadAttention {
         let self_attention = query.id() == key.id() && key.id() == value.id();
         if self_attention && need_weights == NeedWeights::No && self.rotary.is_none() {
             // One [E, 3E] product; the heads are read from it in place.
-            let qkv = self.packed_projection(query)?; // [batch, T, 3E]
+            let e = self.config.embed_dim;
+            let qkv = self.in_proj(query, 0, 3 * e)?; // [batch, T, 3E]
             let drop = Some((&self.dropout, mode));
             let out = self_attention_packed(
                 &qkv,
@@ -224,23 +232,6 @@ impl MultiHeadAttention {
         let k = self.project(key, 1, 0)?;
         let v = self.project(value, 2, 0)?;
         self.attend(&q, &k, &v, masks, need_weights, mode)
-    }
-
-    /// `x W_in^T + b_in`: queries, keys and values side by side, `[batch, T, 3E]`.
-    fn packed_projection(&self, x: &Tensor) -> Result<Tensor> {
-        let e = self.config.embed_dim;
-        let (b, t, width) = x.dims3()?;
-        if width != e {
-            return Err(Error::shape(
-                "MultiHeadAttention",
-                "input",
-                format!("[batch, time, {e}]"),
-                x.dims(),
-            ));
-        }
-        let y = x.reshape((b * t, e))?.matmul(&self.in_proj_weight.t()?)?;
-        let y = seq_core::add_bias(&y, &self.in_proj_bias)?;
-        Ok(y.reshape((b, t, 3 * e))?)
     }
 
     fn attend(
