@@ -130,7 +130,7 @@ proptest! {
     /// The fused op and the composed reference agree on outputs, final
     /// states and every gradient, with masks and an initial state, in f64
     /// to 1e-12 and in f32 (where the fused gates use their own `exp`) to
-    /// 1e-5; batches of 8 and more run the fused op on blocks of rows in
+    /// 1e-5, relative to the largest value; batches of 8 and more run the fused op on blocks of rows in
     /// parallel.
     #[test]
     fn fused_and_composed_engines_agree(
@@ -167,7 +167,10 @@ proptest! {
         }
         for (a, c) in results[0].iter().zip(&results[1]) {
             let (a, c) = (a.to_dtype(DType::F64).unwrap(), c.to_dtype(DType::F64).unwrap());
-            prop_assert!(max_diff(&a, &c) < tol, "{} vs {tol}", max_diff(&a, &c));
+            // Relative to the largest value: f32 rounding grows with it (a
+            // gradient summed over a batch reaches ~10).
+            let scale = c.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap().max(1.0);
+            prop_assert!(max_diff(&a, &c) < tol * scale, "{} vs {tol} (scale {scale})", max_diff(&a, &c));
         }
     }
 }
