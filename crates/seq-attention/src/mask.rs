@@ -140,6 +140,19 @@ pub(crate) fn key_padding_bias(
     batch: usize,
     s: usize,
 ) -> Result<Tensor> {
+    check_key_padding(mask, batch, s)?;
+    let masked = mask.eq(0u8)?.to_dtype(dtype)?;
+    Ok((masked * neg_large(dtype))?.reshape((batch, 1, 1, s))?)
+}
+
+/// A key padding mask `[batch, S]` as bytes, 1 for a real key, 0 for
+/// padding: what the fused attention reads.
+pub(crate) fn key_padding_bytes(mask: &Tensor, batch: usize, s: usize) -> Result<Vec<u8>> {
+    check_key_padding(mask, batch, s)?;
+    Ok(mask.ne(0u8)?.flatten_all()?.to_vec1::<u8>()?)
+}
+
+fn check_key_padding(mask: &Tensor, batch: usize, s: usize) -> Result<()> {
     if mask.dims() != [batch, s] {
         return Err(Error::shape(
             "attention",
@@ -148,8 +161,7 @@ pub(crate) fn key_padding_bias(
             mask.dims(),
         ));
     }
-    let masked = mask.eq(0u8)?.to_dtype(dtype)?;
-    Ok((masked * neg_large(dtype))?.reshape((batch, 1, 1, s))?)
+    Ok(())
 }
 
 /// A large negative score that masks a key without making a fully masked

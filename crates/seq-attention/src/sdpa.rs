@@ -6,7 +6,7 @@ use candle_core::{DType, Tensor};
 use seq_core::{softmax, Dropout, Engine, Error, Mode, Result};
 
 use crate::flash::{self, DropMask, Spec};
-use crate::mask::key_padding_bias;
+use crate::mask::{key_padding_bias, key_padding_bytes};
 use crate::AttnMask;
 
 /// The masks of one attention call (seq's convention: 1 = may attend).
@@ -84,7 +84,7 @@ impl<'a> AttnMasks<'a> {
             None => {}
         }
         if let Some(m) = self.key_padding {
-            spec.keys = Some(flash::key_bytes(m, b, s)?);
+            spec.keys = Some(key_padding_bytes(m, b, s)?);
         }
         Ok(Some(spec))
     }

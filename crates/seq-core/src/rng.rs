@@ -1,9 +1,13 @@
-//! [`Rng`]: the small seeded generator behind initialisation and dropout.
+//! Seeded randomness: [`Rng`] behind initialisation and shuffling, and the
+//! counter-based hashes behind dropout masks.
 //!
 //! candle cannot seed its CPU generator (`Device::set_seed` fails there), so
-//! seq draws every random number it needs from this one: xoshiro256**
-//! (Blackman & Vigna, 2018) seeded through SplitMix64. The same seed gives
-//! the same weights and dropout masks on every machine and device.
+//! seq draws every random number it needs itself: a stream from [`Rng`]
+//! (xoshiro256**, Blackman & Vigna, 2018, seeded through SplitMix64), or,
+//! for masks drawn element by element in parallel, [`hash_keep`] of a key
+//! ([`hash64`] of seed, step and draw) and the element's position. The same
+//! seed gives the same weights and dropout masks on every machine and
+//! device, whatever the number of threads.
 
 use std::cell::Cell;
 
@@ -23,14 +27,6 @@ pub fn set_step(step: u64) {
 /// This thread's step, as set by [`set_step`] (0 until then).
 pub fn step() -> u64 {
     STEP.with(Cell::get)
-}
-
-/// A uniform draw from `[0, 1)` for `index` in stream `key`: SplitMix64's
-/// finaliser over both, so draws are independent of the order (and the
-/// thread) they are made in. Dropout masks come from it.
-#[inline(always)]
-pub fn hash_uniform(key: u64, index: u64) -> f64 {
-    (hash64(key, index) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Whether entry `index` of the mask `key` is kept with probability

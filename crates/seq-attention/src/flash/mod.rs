@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
 use seq_core::cpu::Float;
-use seq_core::{Error, Result};
+use seq_core::Result;
 
 use kernel::{Dims, Inputs, Strided};
 pub(crate) use masking::DropMask;
@@ -223,17 +223,4 @@ fn backward<T: Float>(
         );
         Ok(())
     })
-}
-
-/// Checks a key padding mask `[batch, S]` and reads it as bytes.
-pub(crate) fn key_bytes(mask: &Tensor, b: usize, s: usize) -> Result<Vec<u8>> {
-    if mask.dims() != [b, s] {
-        return Err(Error::shape(
-            "attention",
-            "key_padding_mask",
-            format!("[{b}, {s}]"),
-            mask.dims(),
-        ));
-    }
-    Ok(mask.ne(0u8)?.flatten_all()?.to_vec1::<u8>()?)
 }
