@@ -142,7 +142,7 @@ pub(crate) fn attention_merged(
     engine: Engine,
 ) -> Result<Tensor> {
     let (b, h, t, s, d) = check(q, k, v)?;
-    if engine == Engine::Fused && flash::supports(q) {
+    if engine == Engine::Fused && seq_core::cpu::supports(q) {
         if let Some(mut spec) = masks.spec(q.dtype(), (b, h, t, s), d)? {
             spec.dropout = drop_mask(dropout);
             return flash::separate(q, k, v, spec);
@@ -166,7 +166,7 @@ pub(crate) fn self_attention_packed(
     let (b, t, e3) = qkv.dims3()?;
     let e = e3 / 3;
     let d = e / heads;
-    if engine == Engine::Fused && flash::supports(qkv) {
+    if engine == Engine::Fused && seq_core::cpu::supports(qkv) {
         if let Some(mut spec) = masks.spec(qkv.dtype(), (b, heads, t, t), d)? {
             spec.dropout = drop_mask(dropout);
             return flash::packed(qkv, heads, spec);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 use seq_core::{Error, Init, Mode, Module, Result, Seq};
 
@@ -186,7 +186,7 @@ impl Conv1d {
         }
         let window = self.window(t);
         let out = window.checked_out_len("Conv1d", t)?;
-        if c.groups == 1 && x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        if c.groups == 1 && seq_core::cpu::supports(x) {
             return self.apply_fused(x, &window, out);
         }
         self.apply_composed(&window.pad(x, 0.0)?, &window, out)

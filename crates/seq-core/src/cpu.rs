@@ -130,6 +130,11 @@ pub fn exp_f32(x: f32) -> f32 {
     e_r * two_n
 }
 
+/// Whether seq's CPU kernels can take `t`: a CPU tensor of f32 or f64.
+pub fn supports(t: &candle_core::Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
 /// The elements of a contiguous tensor in its storage.
 pub fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor};
 
 use crate::cpu::{contiguous, Float};
 use crate::rng::{hash64, hash_keep};
@@ -80,8 +80,7 @@ impl Dropout {
             keep: 1.0 - self.p,
             key: self.next_key(),
         };
-        let fits = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
-        if fits {
+        if crate::cpu::supports(xs) {
             return Ok(xs.contiguous()?.apply_op1(op)?);
         }
         // Elsewhere the same mask, made on the CPU.

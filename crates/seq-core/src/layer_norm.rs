@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::layer_norm_op::LayerNormOp;
@@ -100,7 +100,7 @@ impl LayerNorm {
                 xs.dims(),
             ));
         }
-        let fits = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
+        let fits = crate::cpu::supports(xs);
         if let (Engine::Fused, true, Some((w, b))) = (self.config.engine, fits, &self.affine) {
             let op = LayerNormOp::new(self.config.eps);
             return Ok(xs.contiguous()?.apply_op3(w, b, op)?);

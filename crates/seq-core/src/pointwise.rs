@@ -11,7 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, storage_slice, Float};
+use crate::cpu::{contiguous, storage_slice, supports, Float};
 use crate::threads::{run_jobs, Job};
 
 /// Elements per job.
@@ -290,13 +290,9 @@ impl CustomOp2 for BiasAct {
     }
 }
 
-fn fits(x: &Tensor) -> bool {
-    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
-}
-
 /// `g(x)` as one op on the CPU in f32/f64, `None` elsewhere.
 pub(crate) fn activation(x: &Tensor, kind: Kind) -> candle_core::Result<Option<Tensor>> {
-    if !fits(x) {
+    if !supports(x) {
         return Ok(None);
     }
     Ok(Some(x.contiguous()?.apply_op1(Act(kind))?))
@@ -309,7 +305,7 @@ pub(crate) fn bias_activation(
     b: &Tensor,
     kind: Kind,
 ) -> candle_core::Result<Option<Tensor>> {
-    if !fits(x)
+    if !supports(x)
         || b.rank() != 1
         || x.dims().last() != Some(&b.elem_count())
         || b.dtype() != x.dtype()

@@ -62,9 +62,7 @@ impl CustomOp1 for Relu {
 /// `max(x, 0)`: the op above for contiguous f32/f64 CPU tensors, candle's
 /// `relu` otherwise.
 pub(crate) fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
-    let fits = x.device().is_cpu()
-        && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
-    match fits {
+    match crate::cpu::supports(x) {
         true => x.contiguous()?.apply_op1(Relu),
         false => x.relu(),
     }

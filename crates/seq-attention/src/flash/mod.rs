@@ -27,7 +27,7 @@ mod ops;
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, Layout, Shape, Storage, Tensor};
 use seq_core::cpu::Float;
 use seq_core::Result;
 
@@ -71,11 +71,6 @@ pub(crate) fn separate(q: &Tensor, k: &Tensor, v: &Tensor, spec: Spec) -> Result
         saved: Mutex::new(None),
     };
     Ok(q.apply_op3(k, v, op)?)
-}
-
-/// Whether the fused op can run on these inputs: CPU, f32 or f64.
-pub(crate) fn supports(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 /// The `[batch, heads, L, W]` view of a 4-d layout.

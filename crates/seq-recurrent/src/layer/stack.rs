@@ -1,7 +1,7 @@
 //! [`Stack`]: the engine behind every recurrent layer; cells of any kind
 //! unrolled over time, layer by layer, in one or both directions.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 use seq_core::{Dropout, Error, Mode, Result, Seq};
 
@@ -130,9 +130,7 @@ impl<C: Cell> Stack<C> {
 
     /// Whether the fused op runs this input.
     fn fused(&self, x: &Tensor) -> bool {
-        self.config.engine == Engine::Fused
-            && x.device().is_cpu()
-            && matches!(x.dtype(), DType::F32 | DType::F64)
+        self.config.engine == Engine::Fused && seq_core::cpu::supports(x)
     }
 
     fn check_initial(&self, s: &State, rows: usize, batch: usize) -> Result<()> {

@@ -12,11 +12,9 @@ use seq_core::cpu::{contiguous, contiguous_mut};
 
 /// Whether the in-place path applies: CPU tensors, contiguous, f32 or f64.
 pub(super) fn applies(tensors: &[&Tensor]) -> bool {
-    tensors.iter().all(|t| {
-        t.device().is_cpu()
-            && t.is_contiguous()
-            && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-    })
+    tensors
+        .iter()
+        .all(|t| seq_core::cpu::supports(t) && t.is_contiguous())
 }
 
 /// `s = decay * s + (1 - decay) * g`, or `g^2` in place of `g`: Adam's
