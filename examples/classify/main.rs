@@ -23,7 +23,7 @@ use common::classifier::{text_batches, Classifier, TextBatch};
 use common::cli::Cli;
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
-use common::report::{confusion_table, majority_baseline, write_results};
+use common::report::{confusion_table, majority_baseline, write_results, write_text};
 use common::words::{vocabulary, word_ids};
 use common::Error;
 
@@ -232,7 +232,7 @@ fn fit_one(
         task.name,
         kind.name()
     );
-    std::fs::write(dir.join("confusion.txt"), &confusion)?;
+    write_text(&dir.join("confusion.txt"), &confusion)?;
     Ok(Row {
         markdown: format!(
             "| {} | {} | {acc:.3} | {f1:.3} | {majority:.3} / {majority_f1:.3} | {seconds:.0} s |",

@@ -40,9 +40,14 @@ pub fn confusion_table(names: &[String], cm: &ConfusionMatrix) -> String {
 
 /// Writes `value` as `DIR/results.json` (pretty-printed), creating `DIR`.
 pub fn write_results(dir: &Path, value: &serde_json::Value) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("results.json");
-    let text = serde_json::to_string_pretty(value)? + "\n";
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(())
+    write_text(
+        &dir.join("results.json"),
+        &(serde_json::to_string_pretty(value)? + "\n"),
+    )
+}
+
+/// Writes `text` to `path` atomically (`seq::core::fs`: a crash never
+/// leaves half a file), creating its folder.
+pub fn write_text(path: &Path, text: &str) -> Result<(), Error> {
+    Ok(seq::core::fs::write_atomic(path, text.as_bytes())?)
 }

@@ -27,6 +27,7 @@ use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
+use common::report::write_results;
 use common::Error;
 
 const HELP: &str = "Forecast the temperature 24 hours ahead from 120 hours of weather.
@@ -323,9 +324,16 @@ fn run(args: Args) -> Result<(), Error> {
     let seconds = start.elapsed().as_secs_f64();
     println!("test MAE {mae:.3} F (same as 24 hours ago: {baseline:.3} F) after {} epochs in {seconds:.1} s", history.epochs.len());
     params.save(out.join("model.safetensors"))?;
-    std::fs::write(
-        out.join("results.json"),
-        format!("{{\"example\": \"forecast\", \"model\": \"{}\", \"test_mae_f\": {mae:.4}, \"baseline_mae_f\": {baseline:.4}, \"epochs\": {}, \"seconds\": {seconds:.1}}}\n", args.model, history.epochs.len()),
+    write_results(
+        &out,
+        &serde_json::json!({
+            "example": "forecast",
+            "model": args.model.to_string(),
+            "test_mae_f": mae,
+            "baseline_mae_f": baseline,
+            "epochs": history.epochs.len(),
+            "seconds": seconds,
+        }),
     )?;
     println!(
         "saved the model, results and training curves in {}",

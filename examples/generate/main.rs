@@ -24,6 +24,7 @@ use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, State};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
+use common::report::write_results;
 use common::Error;
 
 const HELP: &str = "A character-level LSTM language model of Hamlet, and samples from it.
@@ -226,16 +227,23 @@ fn run(args: Args) -> Result<(), Error> {
             "\n--- temperature {temperature} ---\n{}{sample}",
             args.prompt
         );
-        samples.push(format!(
-            "{{\"temperature\": {temperature}, \"text\": {:?}}}",
-            format!("{}{sample}", args.prompt)
-        ));
+        samples.push(serde_json::json!({
+            "temperature": temperature,
+            "text": format!("{}{sample}", args.prompt),
+        }));
     }
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
-    std::fs::write(
-        out.join("results.json"),
-        format!("{{\"example\": \"generate\", \"val_bits_per_char\": {bits:.4}, \"unigram_bits\": {unigram:.4}, \"epochs\": {}, \"seconds\": {seconds:.1}, \"samples\": [{}]}}\n", history.epochs.len(), samples.join(", ")),
+    write_results(
+        &out,
+        &serde_json::json!({
+            "example": "generate",
+            "val_bits_per_char": bits,
+            "unigram_bits": unigram,
+            "epochs": history.epochs.len(),
+            "seconds": seconds,
+            "samples": samples,
+        }),
     )?;
     println!(
         "\nsaved the model, tokenizer, results and training curves in {}",

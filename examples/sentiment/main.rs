@@ -25,7 +25,7 @@ use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerCon
 use common::classifier::{text_batches, Classifier};
 use common::cli::Cli;
 use common::encoder::{EncoderConfig, Kind};
-use common::report::{majority_baseline, write_results};
+use common::report::{majority_baseline, write_results, write_text};
 use common::words::{vocabulary, word_ids};
 use common::Error;
 
@@ -239,7 +239,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     tokenizer.save(&out.join("tokenizer.json"))?;
     let mut saved = config.to_json();
     saved["bigrams"] = args.bigrams.into();
-    std::fs::write(out.join("config.json"), saved.to_string())?;
+    write_text(&out.join("config.json"), &saved.to_string())?;
     write_results(
         &out,
         &serde_json::json!({

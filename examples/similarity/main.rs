@@ -27,7 +27,7 @@ use common::classifier::text_batches;
 use common::cli::Cli;
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
-use common::report::write_results;
+use common::report::{write_results, write_text};
 use common::words::{vocabulary, word_ids};
 use common::Error;
 use contrastive::Embedder;
@@ -197,7 +197,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
 
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
-    std::fs::write(out.join("config.json"), config.to_json().to_string())?;
+    write_text(&out.join("config.json"), &config.to_json().to_string())?;
     write_results(
         &out,
         &serde_json::json!({

@@ -25,7 +25,7 @@ use seq::train::metrics::bleu::corpus_bleu;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Schedule, Trainer, TrainerConfig};
 
 use common::cli::Cli;
-use common::report::write_results;
+use common::report::{write_results, write_text};
 use common::Error;
 use model::{pair_batches, Kind, Sizes, Translator};
 use pairs::Pair;
@@ -221,8 +221,8 @@ fn run(args: Args) -> Result<(), Error> {
         }
         let samples = samples_text(&splits.test, &best, args.samples);
         println!("{samples}");
-        std::fs::write(dir.join("samples.txt"), &samples)?;
-        std::fs::write(dir.join("translations.txt"), best.join("\n") + "\n")?;
+        write_text(&dir.join("samples.txt"), &samples)?;
+        write_text(&dir.join("translations.txt"), &(best.join("\n") + "\n"))?;
         if let Some(svg) = draw_heatmap(&model, &english, &spanish, &test_src, &dir, &device)? {
             println!("cross-attention heatmap: {}", svg.display());
         }

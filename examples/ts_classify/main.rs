@@ -25,6 +25,7 @@ use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
+use common::report::write_results;
 use common::Error;
 
 const HELP: &str = "Classify the UCR/UEA time series shipped in data/ucr.
@@ -307,16 +308,20 @@ fn run(args: Args) -> Result<(), Error> {
             test.series.len(),
             args.model
         );
-        rows.push(format!("{{\"set\": \"{name}\", \"test_accuracy\": {acc:.4}, \"reference_1nn\": \"{reference}\", \"seconds\": {secs:.1}}}"));
+        rows.push(serde_json::json!({
+            "set": name,
+            "test_accuracy": acc,
+            "reference_1nn": reference,
+            "seconds": secs,
+        }));
     }
-    std::fs::create_dir_all(&out)?;
-    std::fs::write(
-        out.join("results.json"),
-        format!(
-            "{{\"example\": \"ts_classify\", \"model\": \"{}\", \"sets\": [{}]}}\n",
-            args.model,
-            rows.join(", ")
-        ),
+    write_results(
+        &out,
+        &serde_json::json!({
+            "example": "ts_classify",
+            "model": args.model.to_string(),
+            "sets": rows,
+        }),
     )?;
     println!("results and training curves in {}", out.display());
     Ok(())

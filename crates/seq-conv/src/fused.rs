@@ -119,10 +119,12 @@ impl FusedConv1d {
         want_dx: bool,
     ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
         let (t_in, t_out, ci, co) = (self.time, self.out_len, self.in_channels, self.out_channels);
-        let blocks = seq_core::threads::blocks(self.batch, 1);
+        // One share of the weight gradients per `share_rows` sequences,
+        // added in order: the same bits on any number of threads.
+        let (share_rows, blocks) = seq_core::threads::shares(self.batch, 1);
         let share = co * ci * self.kernel + co; // dW tap-major [K, C_out, C_in], then db
         let mut dx = vec![T::zero(); if want_dx { self.batch * t_in * ci } else { 0 }];
-        let mut shares = vec![T::zero(); blocks.len() * share];
+        let mut shares = vec![T::zero(); self.batch.div_ceil(share_rows).max(1) * share];
         let mut jobs = Vec::new();
         let (mut dx_rest, mut share_rest) = (&mut dx[..], &mut shares[..]);
         for r in blocks {
@@ -131,13 +133,15 @@ impl FusedConv1d {
             } else {
                 0
             });
-            let (s, tail_s) = std::mem::take(&mut share_rest).split_at_mut(share);
+            let n_shares = r.len().div_ceil(share_rows).max(1);
+            let (s, tail_s) = std::mem::take(&mut share_rest).split_at_mut(n_shares * share);
             (dx_rest, share_rest) = (tail, tail_s);
             jobs.push((r, dx_part, s));
         }
         seq_core::threads::run_each(jobs, |(r, dx_part, s)| {
-            let (dw, db) = s.split_at_mut(co * ci * self.kernel);
             for (j, i) in r.enumerate() {
+                let s = &mut s[j / share_rows * share..][..share];
+                let (dw, db) = s.split_at_mut(co * ci * self.kernel);
                 let x = &x[i * t_in * ci..(i + 1) * t_in * ci];
                 let dy = &dy[i * t_out * co..(i + 1) * t_out * co];
                 for k in 0..self.kernel {

@@ -51,6 +51,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file whose contents cannot be used: not the format, a tensor
+    /// missing or of the wrong shape, a value out of range.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the entry at fault.
+        message: String,
+    },
+
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -69,6 +79,14 @@ impl Error {
             what: what.into(),
             expected: expected.into(),
             actual: actual.to_vec(),
+        }
+    }
+
+    /// An error in the contents of the file at `path`.
+    pub fn file(path: impl Into<std::path::PathBuf>, message: impl Into<String>) -> Self {
+        Error::File {
+            path: path.into(),
+            message: message.into(),
         }
     }
 

@@ -16,9 +16,13 @@
 //! - Parameters: [`Params`] (a seeded `VarMap` that saves and loads
 //!   safetensors under PyTorch's names) and [`Init`] (PyTorch's defaults,
 //!   Xavier/Glorot, Kaiming, orthogonal).
+//! - [`fs`]: files written atomically and flushed (parameters,
+//!   checkpoints, tokenizers and logs all go through it).
 //! - [`best_device`]: CUDA, Metal or CPU.
-//! - [`set_flush_denormals`]: subnormal floats flushed to zero (on by
-//!   default), so long recurrent chains do not crawl.
+//! - [`set_flush_denormals`]: subnormal floats flushed to zero inside
+//!   seq's kernels (on by default), so long recurrent chains do not crawl;
+//!   each kernel restores the thread's floating-point mode as it found it
+//!   ([`FlushScope`]).
 //! - [`pool`]: mean, max and last over the real steps of padded sequences.
 //! - [`testing`]: seeded random tensors and tensor differences for tests.
 //! - [`gradcheck`]: finite differences against candle's backward, public as
@@ -37,6 +41,7 @@ mod dropout;
 mod embedding;
 mod engine;
 mod error;
+pub mod fs;
 pub mod gradcheck;
 pub mod init;
 mod layer_norm;
@@ -54,7 +59,7 @@ pub mod testing;
 pub mod threads;
 
 pub use activation::{softmax, Activation};
-pub use denormals::{ensure_flush_denormals, flush_denormals, set_flush_denormals};
+pub use denormals::{flush_denormals, set_flush_denormals, FlushScope};
 pub use device::best_device;
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};
@@ -65,7 +70,7 @@ pub use init::Init;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
 pub use module::{Mode, Module};
-pub use params::Params;
+pub use params::{all_finite, LoadOptions, LoadReport, Params};
 pub use pointwise::add_bias;
 pub use rng::Rng;
 pub use seq::Seq;

@@ -19,20 +19,38 @@ pub fn blocks(len: usize, min_len: usize) -> Vec<std::ops::Range<usize>> {
     (0..n).map(|i| i * len / n..(i + 1) * len / n).collect()
 }
 
+/// The most partial sums [`shares`] cuts a batch into.
+pub const MAX_SHARES: usize = 16;
+
+/// How a kernel that sums over a batch (a weight gradient) splits it so
+/// that the sum has the same bits on any number of threads: the batch is cut
+/// into shares whose size depends on `len` alone (at least `min_len` items,
+/// at most [`MAX_SHARES`] shares); the kernel sums each share on its own and
+/// adds the shares in order. The blocks (one job per thread, at most
+/// [`count`]) are runs of whole shares. Returns the share size and the
+/// blocks.
+pub fn shares(len: usize, min_len: usize) -> (usize, Vec<std::ops::Range<usize>>) {
+    let size = len.div_ceil(MAX_SHARES).max(min_len).max(1);
+    let n_shares = len.div_ceil(size);
+    let n = count().min(n_shares).max(1);
+    let at = |i: usize| (i * n_shares / n * size).min(len);
+    (size, (0..n).map(|i| at(i)..at(i + 1)).collect())
+}
+
 /// Runs `run` once on each job, the jobs spread over candle's CPU pool
-/// (on the calling thread alone when there is one job), with denormals
-/// flushed as [`crate::ensure_flush_denormals`] sets them.
+/// (on the calling thread alone when there is one job), each thread inside
+/// a [`crate::FlushScope`] while it runs jobs.
 pub fn run_each<J: Send>(jobs: Vec<J>, run: impl Fn(J) + Sync) {
-    crate::ensure_flush_denormals();
+    let _mode = crate::FlushScope::enter();
     if jobs.len() == 1 {
         return jobs.into_iter().for_each(run);
     }
     let slots: Vec<Mutex<Option<J>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     candle_core::utils::barrier_pool().execute_chunked(slots.len(), |range| {
+        let _mode = crate::FlushScope::enter();
         for slot in &slots[range] {
             let job = slot.lock().ok().and_then(|mut s| s.take());
             if let Some(job) = job {
-                crate::ensure_flush_denormals();
                 run(job);
             }
         }
@@ -80,6 +98,18 @@ mod tests {
             assert!(!b.is_empty() && b.len() <= count());
             assert_eq!((b[0].start, b[b.len() - 1].end), (0, len));
             assert!(b.windows(2).all(|w| w[0].end == w[1].start));
+        }
+    }
+
+    #[test]
+    fn shares_depend_on_the_length_alone_and_blocks_hold_whole_shares() {
+        for (len, min) in [(0, 4), (3, 4), (32, 4), (33, 1), (100, 4), (1000, 8)] {
+            let (size, b) = shares(len, min);
+            assert!(size >= min && len.div_ceil(size) <= MAX_SHARES.max(1));
+            assert_eq!((b[0].start, b[b.len() - 1].end), (0, len));
+            assert!(b
+                .windows(2)
+                .all(|w| w[0].end == w[1].start && w[0].end % size == 0));
         }
     }
 

@@ -158,13 +158,13 @@ impl Tokenizer {
         Ok(Tokenizer { inner: tk })
     }
 
-    /// Writes `tokenizer.json` (to a temporary file, then renamed).
+    /// Writes `tokenizer.json`, atomically ([`seq_core::fs`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        self.inner
-            .save(&tmp, false)
-            .map_err(|e| Error::Tokenizer(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(Error::io(path))
+        let json = self
+            .inner
+            .to_string(false)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        Ok(seq_core::fs::write_atomic(path, json.as_bytes())?)
     }
 
     /// The ids of `text`; with `bos_eos`, wrapped in `[BOS]` ... `[EOS]`.

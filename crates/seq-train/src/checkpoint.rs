@@ -1,9 +1,13 @@
 //! Checkpoints: the weights, the optimiser's state and the trainer's state
-//! in one safetensors file, written under a temporary name and renamed into
-//! place, so a crash mid-save leaves the previous checkpoint whole.
+//! in one safetensors file, written atomically ([`seq_core::fs`]: a
+//! temporary name unique to the process, flushed, renamed into place), so a
+//! crash mid-save leaves the previous checkpoint whole. Reading one back
+//! checks everything before the caller changes anything.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use candle_core::Var;
 
 use candle_core::{DType, Device, Tensor};
 use seq_core::Params;
@@ -27,27 +31,20 @@ pub struct TrainerState {
     pub history: Vec<(String, Vec<f64>)>,
 }
 
-/// A checkpoint written to its temporary file but not yet renamed into
-/// place: [`Staged::commit`] makes it the checkpoint. Dropped uncommitted
-/// (a crash between write and rename), the previous checkpoint stays.
-#[derive(Debug)]
-pub struct Staged {
-    tmp: PathBuf,
-    path: PathBuf,
-}
-
-impl Staged {
-    /// Renames the temporary file over the checkpoint (atomic on one filesystem).
-    pub fn commit(self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))
-    }
-}
+/// A checkpoint written to its temporary file and flushed but not yet
+/// renamed into place: [`Staged::commit`] makes it the checkpoint. Dropped
+/// uncommitted, the previous checkpoint stays.
+pub use seq_core::fs::Staged;
 
 fn scalar(v: f64) -> Result<Tensor> {
     Ok(Tensor::new(&[v], &Device::Cpu)?)
 }
 
-/// Writes the checkpoint's tensors to `path`'s temporary file.
+/// Writes the checkpoint's tensors to a temporary file beside `path`.
+///
+/// Refuses (with an error naming the tensor) to write weights or optimiser
+/// state that are not finite, so what a checkpoint holds can always be
+/// trained on.
 pub fn stage(
     path: &Path,
     params: &Params,
@@ -64,6 +61,14 @@ pub fn stage(
     }
     for (name, v) in best_weights.unwrap_or(&[]) {
         t.insert(format!("best/{name}"), v.clone());
+    }
+    for (name, v) in &t {
+        if !seq_core::all_finite(v)? {
+            return Err(Error::Checkpoint {
+                path: path.into(),
+                message: format!("not written: {name} holds values that are not finite"),
+            });
+        }
     }
     t.insert("trainer/epoch".into(), scalar(state.epoch as f64)?);
     t.insert("trainer/step".into(), scalar(state.step as f64)?);
@@ -84,15 +89,11 @@ pub fn stage(
             Tensor::new(values.as_slice(), &Device::Cpu)?,
         );
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    }
-    let tmp = path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(&t, &tmp)?;
-    Ok(Staged {
-        tmp,
-        path: path.to_path_buf(),
-    })
+    let bytes = safetensors::serialize(&t, None).map_err(|e| Error::Checkpoint {
+        path: path.into(),
+        message: format!("cannot serialize: {e}"),
+    })?;
+    Ok(seq_core::fs::stage(path, &bytes)?)
 }
 
 /// A checkpoint read back.
@@ -105,17 +106,13 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads the checkpoint at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(Error::Checkpoint {
-                path: path.into(),
-                message: "no such file".into(),
-            });
-        }
-        let tensors =
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| Error::Checkpoint {
-                path: path.into(),
-                message: e.to_string(),
-            })?;
+        let bad = |message: String| Error::Checkpoint {
+            path: path.into(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| bad(format!("not a checkpoint: {e}")))?;
         Ok(Checkpoint {
             tensors,
             path: path.into(),
@@ -138,9 +135,21 @@ impl Checkpoint {
             .collect()
     }
 
-    /// Puts the saved weights into `params` (every parameter must be there).
+    /// Puts the saved weights into `params` (every parameter must be
+    /// there): all or nothing, see [`Checkpoint::weights`].
     pub fn restore_weights(&self, params: &Params, section: &str) -> Result<()> {
+        for (var, t) in self.weights(params, section)? {
+            var.set(&t)?;
+        }
+        Ok(())
+    }
+
+    /// The saved weights of `section` for each of `params`' variables,
+    /// checked (present, same shape, finite) and converted to the
+    /// variable's dtype and device, ready to set: nothing is changed.
+    pub fn weights(&self, params: &Params, section: &str) -> Result<Vec<(Var, Tensor)>> {
         let saved = self.section(section);
+        let mut out = Vec::new();
         for (name, var) in params.named_vars() {
             let t = saved
                 .get(&name)
@@ -152,40 +161,68 @@ impl Checkpoint {
                     var.dims()
                 )));
             }
-            var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
+            if !t.dtype().is_float() || !seq_core::all_finite(t)? {
+                return Err(self.bad(format!("{section}/{name} does not hold finite floats")));
+            }
+            let t = t.to_dtype(var.dtype())?.to_device(var.device())?;
+            out.push((var, t));
         }
-        Ok(())
+        Ok(out)
     }
 
-    /// The trainer's state.
+    /// The trainer's state, checked: counts are whole and in range, the
+    /// seed is one 64-bit integer, every history column has one value per
+    /// completed epoch.
     pub fn state(&self) -> Result<TrainerState> {
-        let get = |k: &str| -> Result<f64> {
+        let value = |k: &str| -> Result<f64> {
             let t = self
                 .tensors
                 .get(&format!("trainer/{k}"))
                 .ok_or_else(|| self.bad(format!("no trainer/{k}")))?;
-            Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0])
+            let v = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+            match v[..] {
+                [x] => Ok(x),
+                _ => Err(self.bad(format!("trainer/{k} holds {} values, not one", v.len()))),
+            }
+        };
+        let count = |k: &str| -> Result<u64> {
+            let x = value(k)?;
+            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(53) {
+                Ok(x as u64)
+            } else {
+                Err(self.bad(format!("trainer/{k} is {x}, not a count")))
+            }
         };
         let seed = self
             .tensors
             .get("trainer/seed")
-            .ok_or_else(|| self.bad("no trainer/seed".into()))?;
-        let mut history: Vec<(String, Vec<f64>)> = self
-            .section("history")
-            .into_iter()
-            .map(|(k, v)| Ok((k, v.to_vec1::<f64>()?)))
-            .collect::<Result<_>>()?;
+            .filter(|t| t.dtype() == DType::I64 && t.elem_count() == 1)
+            .ok_or_else(|| self.bad("trainer/seed is not one 64-bit integer".into()))?;
+        let epoch = usize::try_from(count("epoch")?)
+            .map_err(|_| self.bad("trainer/epoch is out of range".into()))?;
+        let mut history: Vec<(String, Vec<f64>)> = Vec::new();
+        for (k, v) in self.section("history") {
+            let v = v.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+            if v.len() != epoch {
+                return Err(self.bad(format!(
+                    "history/{k} has {} values for {epoch} epochs",
+                    v.len()
+                )));
+            }
+            history.push((k, v));
+        }
         history.sort_by(|a, b| a.0.cmp(&b.0));
+        let best = match self.tensors.contains_key("trainer/best") {
+            true => Some(value("best")?).filter(|b| !b.is_nan()),
+            false => None,
+        };
         Ok(TrainerState {
-            epoch: get("epoch")? as usize,
-            step: get("step")? as u64,
-            seed: seed.to_vec1::<i64>()?[0] as u64,
-            best: self
-                .tensors
-                .contains_key("trainer/best")
-                .then(|| get("best"))
-                .transpose()?,
-            bad_epochs: get("bad_epochs")? as usize,
+            epoch,
+            step: count("step")?,
+            seed: seed.flatten_all()?.to_vec1::<i64>()?[0] as u64,
+            best,
+            bad_epochs: usize::try_from(count("bad_epochs")?)
+                .map_err(|_| self.bad("trainer/bad_epochs is out of range".into()))?,
             history,
         })
     }

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use crate::{Error, History, Record, Result};
 
 /// Writes `history.csv`, `history.jsonl` and `curves.svg` in `dir`, each
-/// under a temporary name first.
+/// written atomically ([`seq_core::fs`]).
 pub fn write_all(dir: &Path, history: &History) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let names = history.metric_names();
@@ -45,9 +45,7 @@ fn json_number(v: f64) -> String {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    Ok(seq_core::fs::write_atomic(path, text.as_bytes())?)
 }
 
 /// One panel for the losses, one for every other metric, per epoch.
@@ -59,10 +57,10 @@ fn plot(path: &Path, history: &History) -> Result<()> {
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();
-    let tmp = path.with_extension("svg.tmp");
+    let mut svg = String::new();
     {
-        let root =
-            SVGBackend::new(&tmp, (720, 320 * panels.len().max(1) as u32)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (720, 320 * panels.len().max(1) as u32))
+            .into_drawing_area();
         let draw = |e: Box<dyn std::error::Error + '_>| {
             Error::Config(format!("plotting {}: {e}", path.display()))
         };
@@ -118,7 +116,7 @@ fn plot(path: &Path, history: &History) -> Result<()> {
         }
         root.present().map_err(|e| draw(Box::new(e)))?;
     }
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    write_atomic(path, &svg)
 }
 
 /// A progress bar over `len` steps, or a hidden one in quiet mode.

@@ -145,19 +145,39 @@ impl<O: Optimizer> Trainer<O> {
 
     /// Continues from the checkpoint at `path`: weights, optimiser state,
     /// epoch, step, seed, best metric and history.
+    ///
+    /// All or nothing: every weight, the optimiser's state and the trainer's
+    /// fields are read and checked before anything changes, so a resume
+    /// that fails leaves the model and the trainer exactly as they were.
     pub fn resume(&mut self, path: &std::path::Path) -> Result<()> {
         let ck = Checkpoint::load(path)?;
-        ck.restore_weights(&self.params, "model")?;
-        self.optimizer.load_state(&ck.section("optim"))?;
-        self.state = ck.state()?;
-        self.config.seed = self.state.seed;
-        self.history = History::from_state(&self.state.history);
-        let best = ck.section("best");
-        self.best_weights = (!best.is_empty()).then(|| {
-            let mut b: Vec<(String, Tensor)> = best.into_iter().collect();
-            b.sort_by(|x, y| x.0.cmp(&y.0));
-            b
-        });
+        let weights = ck.weights(&self.params, "model")?;
+        let state = ck.state()?;
+        let best = match ck.section("best").is_empty() {
+            true => None,
+            false => Some(
+                ck.weights(&self.params, "best")?
+                    .into_iter()
+                    .zip(self.params.names())
+                    .map(|((_, t), name)| (name, t))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        // The optimiser checks its whole state before it takes any of it;
+        // from here on nothing can fail on the checkpoint's contents.
+        self.optimizer
+            .load_state(&ck.section("optim"))
+            .map_err(|e| Error::Checkpoint {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+        for (var, t) in weights {
+            var.set(&t)?;
+        }
+        self.config.seed = state.seed;
+        self.history = History::from_state(&state.history);
+        self.state = state;
+        self.best_weights = best;
         Ok(())
     }
 
@@ -197,7 +217,6 @@ impl<O: Optimizer> Trainer<O> {
         if train.is_empty() {
             return Err(Error::Config("fit: no training batches".into()));
         }
-        seq_core::ensure_flush_denormals();
         let vars = self.params.named_vars();
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;

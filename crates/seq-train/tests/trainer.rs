@@ -212,9 +212,10 @@ fn a_save_interrupted_before_the_rename_keeps_the_old_checkpoint() {
         ..saved.clone()
     };
     let staged = checkpoint::stage(&path, &p, vec![], &state, None).unwrap();
-    drop(staged);
+    let tmp = staged.temporary_path().to_path_buf();
+    // A crash runs no destructor: the temporary file stays.
+    std::mem::forget(staged);
     // Crash 2: the temporary file is cut short mid-write.
-    let tmp = path.with_extension("safetensors.tmp");
     let bytes = std::fs::read(&tmp).unwrap();
     std::fs::write(&tmp, &bytes[..bytes.len() / 3]).unwrap();
 
@@ -255,4 +256,138 @@ fn a_non_finite_loss_stops_training_naming_the_step() {
         good,
         "the last good checkpoint stays"
     );
+}
+
+/// Every bit of every parameter.
+fn bits(p: &Params) -> Vec<u64> {
+    p.named_vars()
+        .iter()
+        .flat_map(|(_, v)| {
+            let t = v.as_tensor().flatten_all().unwrap();
+            t.to_vec1::<f64>().unwrap().into_iter().map(f64::to_bits)
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_that_makes_the_weights_infinite_writes_no_checkpoint() {
+    let dir = temp_dir("inf-weights");
+    let path = dir.join("ck.safetensors");
+    let (p, m) = model(1, 0.0);
+    let mut cfg = TrainerConfig::new(1);
+    (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
+    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    let train = data(1, 1);
+    t.fit(&m, &train, None).unwrap();
+    let good = bits(&p);
+    // Finite gradients, but a step of 1e308 times them overflows the weights.
+    t.config.schedule = Schedule::Step {
+        every: 1,
+        gamma: 1e308 / 0.1,
+    };
+    t.config.epochs = 2;
+    let err = t.fit(&m, &train, None).unwrap_err().to_string();
+    assert!(
+        err.contains("not finite") && err.contains("ck.safetensors"),
+        "{err}"
+    );
+    let saved = Checkpoint::load(&path).unwrap();
+    assert_eq!(saved.state().unwrap().epoch, 1);
+    let (q, _) = model(9, 0.0);
+    saved.restore_weights(&q, "model").unwrap();
+    assert_eq!(
+        bits(&q),
+        good,
+        "the checkpoint holds the last good step's weights"
+    );
+}
+
+#[test]
+fn a_failed_resume_leaves_the_model_and_the_trainer_as_they_were() {
+    let dir = temp_dir("resume-atomic");
+    let path = dir.join("ck.safetensors");
+    let (p, m) = model(1, 0.0);
+    let mut cfg = TrainerConfig::new(2);
+    (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
+    let adam = || OptimizerConfig::adam(0.01);
+    let mut t = Trainer::new(
+        cfg.clone(),
+        p.clone(),
+        adam().build(p.named_vars()).unwrap(),
+    );
+    t.fit(&m, &data(1, 2), None).unwrap();
+    let good = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+
+    // Each case spoils one entry of the good checkpoint.
+    type Spoil = fn(&mut std::collections::HashMap<String, Tensor>);
+    let cases: [(&str, Spoil); 9] = [
+        ("a weight of the wrong shape", |c| {
+            c.insert(
+                "model/l2.weight".into(),
+                Tensor::zeros((2, 32), DType::F64, &Device::Cpu).unwrap(),
+            );
+        }),
+        ("a weight missing", |c| {
+            c.remove("model/l1.bias");
+        }),
+        ("a NaN weight", |c| {
+            let w = c["model/l2.bias"].clone();
+            c.insert("model/l2.bias".into(), (w * f64::NAN).unwrap());
+        }),
+        ("an optimiser slot of the wrong shape", |c| {
+            c.insert(
+                "optim/l2.bias.exp_avg".into(),
+                Tensor::zeros(3, DType::F64, &Device::Cpu).unwrap(),
+            );
+        }),
+        ("a slot of another optimiser", |c| {
+            c.insert(
+                "optim/l2.bias.momentum".into(),
+                Tensor::zeros(1, DType::F64, &Device::Cpu).unwrap(),
+            );
+        }),
+        ("a fractional epoch", |c| {
+            c.insert(
+                "trainer/epoch".into(),
+                Tensor::new(&[1.5f64], &Device::Cpu).unwrap(),
+            );
+        }),
+        ("a negative step", |c| {
+            c.insert(
+                "trainer/step".into(),
+                Tensor::new(&[-4f64], &Device::Cpu).unwrap(),
+            );
+        }),
+        ("a history shorter than the epochs", |c| {
+            c.insert(
+                "history/train_loss".into(),
+                Tensor::new(&[0.5f64], &Device::Cpu).unwrap(),
+            );
+        }),
+        ("no seed", |c| {
+            c.remove("trainer/seed");
+        }),
+    ];
+    for (what, spoil) in cases {
+        let mut bad = good.clone();
+        spoil(&mut bad);
+        let spoilt = dir.join("spoilt.safetensors");
+        candle_core::safetensors::save(&bad, &spoilt).unwrap();
+
+        let (q, _) = model(7, 0.0);
+        let mut cfg = cfg.clone();
+        cfg.checkpoint = None;
+        let mut other = Trainer::new(cfg, q.clone(), adam().build(q.named_vars()).unwrap());
+        other.fit(&m, &data(2, 1), None).unwrap();
+        let (before, history) = (bits(&q), other.history().clone());
+        let err = other.resume(&spoilt).unwrap_err().to_string();
+        assert!(err.contains("spoilt.safetensors"), "{what}: {err}");
+        assert_eq!(bits(&q), before, "{what}: a weight changed");
+        assert_eq!(other.history(), &history, "{what}: the history changed");
+        // The trainer goes on from where it was, not from the checkpoint.
+        other.config.epochs = 3;
+        other.fit(&m, &data(2, 1), None).unwrap();
+        assert_eq!(other.history().epochs.len(), 3, "{what}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The backward pass through time: each block of sequences back through
-//! all the steps, with its share of the weight gradients; the shares are
-//! then added.
+//! all the steps, with its shares of the weight gradients (one per fixed
+//! run of sequences, whatever the number of threads); the shares are then
+//! added in order, so the gradients have the same bits on any core count.
 
 use super::cells::{backward_row, Kind, RowGrads};
 use super::gemm::{matmul, matmul_strided, Mat};
@@ -43,8 +44,8 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
     let aux = d.unpack(a.aux);
     let w_hh = Packed::new(aux.w_hh, (w, h), false); // W_hh [G*H, H]
     let w_ih = Packed::new(a.w_ih, (w, i), false); // W_ih [G*H, I]
-    let blocks = d.blocks();
-    let mut shares = vec![T::zero(); blocks.len() * weights_len(d)];
+    let (share_rows, blocks) = d.blocks();
+    let mut shares = vec![T::zero(); b.div_ceil(share_rows).max(1) * weights_len(d)];
     let mut dh0 = vec![T::zero(); b * h];
     let mut dc0 = vec![T::zero(); aux.c0.len()];
     let mut dx = vec![T::zero(); if want_dx { b * t * i } else { 0 }];
@@ -55,7 +56,9 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
     let mut rest = (&mut shares[..], &mut dh0[..], &mut dc0[..], &mut dx[..]);
     for r in blocks {
         let n = r.len();
-        let (share, s) = rest.0.split_at_mut(weights_len(d));
+        let (share, s) = rest
+            .0
+            .split_at_mut(n.div_ceil(share_rows).max(1) * weights_len(d));
         let (dh0, h0) = rest.1.split_at_mut(n * h);
         let (dc0, c0) = rest.2.split_at_mut(if d.kind.has_c() { n * h } else { 0 });
         let (dx, x) = rest.3.split_at_mut(if want_dx { n * t * i } else { 0 });
@@ -70,6 +73,7 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
             dhs: &dhs[r.start * t * h..r.end * t * h],
             dc_last: dc_last.get(r.start * h..r.end * h).unwrap_or(&[]),
             saved: &a.saved[r.start * saved_row..r.end * saved_row],
+            share_rows,
             out: BlockGrads {
                 share,
                 dh0,
@@ -108,7 +112,7 @@ pub(super) fn backward<T: Real>(d: &Dims, a: Args<T>, want_dx: bool) -> Grads<T>
     }
 }
 
-/// What one block writes: its share of the weight gradients, and its rows
+/// What one block writes: its shares of the weight gradients, and its rows
 /// of dL/dh0, dL/dc0 `[n, H]` and dL/dx `[n, T, I]` (when asked for).
 struct BlockGrads<'a, T> {
     share: &'a mut [T],
@@ -129,6 +133,8 @@ struct Block<'a, T> {
     dhs: &'a [T],
     dc_last: &'a [T],
     saved: &'a [T],
+    /// Sequences per share of the weight gradients.
+    share_rows: usize,
     out: BlockGrads<'a, T>,
 }
 
@@ -145,6 +151,7 @@ impl<T: Real> Job for Block<'_, T> {
             dhs,
             dc_last,
             saved,
+            share_rows,
             out,
         } = self;
         let (n, t_len, h, w, i) = (d.batch, d.time, d.hidden, d.width(), d.input);
@@ -208,31 +215,32 @@ impl<T: Real> Job for Block<'_, T> {
             let dg: &[T] = if gru { &dgh } else { &dgi };
             w_hh.mul_add(dh, &dg[t * w..], t_len * w, n);
         }
-        let dg: &[T] = if gru { &dgh } else { &dgi };
         if !out.dx.is_empty() {
             w_ih.mul_add(out.dx, &dgi, w, n * t_len); // dL/dx = dgi W_ih   [n*T, I]
         }
-        // This block's share of the sums over sequences and steps.
-        let rows = n * t_len;
-        let (dw, rest) = out.share.split_at_mut(w * xh_w);
-        let (db_ih, db_hh) = rest.split_at_mut(w);
-        if gru {
-            // dgi^T x and dgh^T h_{t-1}, side by side
-            matmul_strided(dw, xh_w, Mat::t(&dgi), Mat::new(x), (w, i, rows), false);
-            let h_prev = Mat::strided(&xh[i..], xh_w);
-            matmul_strided(
-                &mut dw[i..],
-                xh_w,
-                Mat::t(&dgh),
-                h_prev,
-                (w, h, rows),
-                false,
-            );
-        } else {
-            matmul(dw, Mat::t(&dgi), Mat::new(&xh), (w, xh_w, rows), false); // dgi^T [x h_{t-1}]
+        // This block's shares of the sums over sequences and steps, one per
+        // `share_rows` sequences.
+        let shares = out.share.chunks_mut(weights_len(&d));
+        for (k, share) in shares.enumerate().take(n.div_ceil(share_rows)) {
+            let seqs = k * share_rows..((k + 1) * share_rows).min(n);
+            let rows = seqs.len() * t_len;
+            let (g, r) = (seqs.start * t_len, seqs.end * t_len); // its steps
+            let (dgi, xh) = (&dgi[g * w..r * w], &xh[g * xh_w..r * xh_w]);
+            let (dw, rest) = share.split_at_mut(w * xh_w);
+            let (db_ih, db_hh) = rest.split_at_mut(w);
+            if gru {
+                // dgi^T x and dgh^T h_{t-1}, side by side
+                let (x, dgh) = (&x[g * i..r * i], &dgh[g * w..r * w]);
+                matmul_strided(dw, xh_w, Mat::t(dgi), Mat::new(x), (w, i, rows), false);
+                let h_prev = Mat::strided(&xh[i..], xh_w);
+                matmul_strided(&mut dw[i..], xh_w, Mat::t(dgh), h_prev, (w, h, rows), false);
+                column_sums(db_hh, dgh);
+            } else {
+                matmul(dw, Mat::t(dgi), Mat::new(xh), (w, xh_w, rows), false); // dgi^T [x h_{t-1}]
+                column_sums(db_hh, dgi);
+            }
+            column_sums(db_ih, dgi);
         }
-        column_sums(db_ih, &dgi);
-        column_sums(db_hh, dg);
     }
 }
 

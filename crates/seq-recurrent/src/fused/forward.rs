@@ -26,7 +26,7 @@ pub(super) fn forward<T: Real>(
     let mut jobs = Vec::new();
     let (mut hs_rest, mut cs_rest, mut saved_rest) =
         (&mut out[..], &mut c_last[..], &mut saved[..]);
-    for r in d.blocks() {
+    for r in d.blocks().1 {
         let (hs, rest_h) = hs_rest.split_at_mut(r.len() * t * h);
         let (cs, rest_c) = cs_rest.split_at_mut(r.len() * h * usize::from(d.kind.has_c()));
         let (s, rest_s) = saved_rest.split_at_mut(r.len() * saved_row);

@@ -86,9 +86,11 @@ impl Dims {
         }
     }
 
-    /// Blocks of sequences, one per thread, at least 4 each.
-    fn blocks(&self) -> Vec<Range<usize>> {
-        seq_core::threads::blocks(self.batch, 4)
+    /// Blocks of sequences, one per thread, made of whole shares of the
+    /// weight gradients' sums (at least 4 sequences each): see
+    /// [`seq_core::threads::shares`]. Returns the share size and the blocks.
+    fn blocks(&self) -> (usize, Vec<Range<usize>>) {
+        seq_core::threads::shares(self.batch, 4)
     }
 
     /// These sizes for the sequences `rows` only.
@@ -294,7 +296,7 @@ impl CustomOp3 for FusedRecurrence {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        seq_core::ensure_flush_denormals();
+        let _mode = seq_core::FlushScope::enter();
         let d = &self.dims;
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
@@ -322,7 +324,7 @@ impl CustomOp3 for FusedRecurrence {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        seq_core::ensure_flush_denormals();
+        let _mode = seq_core::FlushScope::enter();
         let args = [x, w_ih, aux, res, grad_res];
         let mut shared = self.lock();
         // The final c's gradient, if its op's backward ran; taken, so that a

@@ -123,6 +123,27 @@ impl OptimizerConfig {
         }
     }
 
+    /// The state buffers this optimiser keeps per variable.
+    fn slots(&self) -> &'static [&'static str] {
+        match self {
+            OptimizerConfig::Sgd { .. } => &["momentum"],
+            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => {
+                &["exp_avg", "exp_avg_sq"]
+            }
+            OptimizerConfig::RmsProp { .. } => &["square_avg", "momentum"],
+        }
+    }
+
+    /// PyTorch's class name.
+    fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd { .. } => "SGD",
+            OptimizerConfig::Adam { .. } => "Adam",
+            OptimizerConfig::AdamW { .. } => "AdamW",
+            OptimizerConfig::RmsProp { .. } => "RMSprop",
+        }
+    }
+
     fn lr(&self) -> f64 {
         match *self {
             OptimizerConfig::Sgd { lr, .. }
@@ -257,28 +278,60 @@ impl Optimizer for Optim {
         Ok(out)
     }
 
+    /// All or nothing: every entry is checked (a known variable and a slot
+    /// of this optimiser, the variable's shape, finite values, a whole
+    /// non-negative step) before the state changes.
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        let step = state
-            .get("step")
-            .ok_or_else(|| Error::Config("optimizer state has no `step`".into()))?;
-        self.t = step.to_dtype(DType::F64)?.to_scalar::<f64>()? as u64;
-        for ((name, var), slots) in self.vars.iter().zip(self.slots.iter_mut()) {
-            slots.clear();
-            for slot in ["momentum", "exp_avg", "exp_avg_sq", "square_avg"] {
-                if let Some(t) = state.get(&format!("{name}.{slot}")) {
-                    if t.dims() != var.dims() {
-                        return Err(Error::Config(format!(
-                            "optimizer state {name}.{slot} has shape {:?}, the variable {:?}",
-                            t.dims(),
-                            var.dims()
-                        )));
-                    }
-                    // A copy, which the optimiser may update in place.
-                    let t = t.to_dtype(var.dtype())?.to_device(var.device())?.copy()?;
-                    slots.insert(slot, t);
-                }
+        let bad = |m: String| Error::Config(format!("optimizer state: {m}"));
+        let step = state.get("step").ok_or_else(|| bad("no `step`".into()))?;
+        let step = step
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?
+            .first()
+            .copied()
+            .filter(|s| s.is_finite() && *s >= 0.0 && s.fract() == 0.0 && *s < 2f64.powi(53))
+            .ok_or_else(|| bad("`step` is not a whole number of steps".into()))?;
+        let slot_names = self.config.slots();
+        let mut slots = vec![HashMap::new(); self.vars.len()];
+        let index: HashMap<&str, usize> = self
+            .vars
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), i))
+            .collect();
+        for (key, t) in state {
+            if key == "step" {
+                continue;
             }
+            let found = slot_names.iter().find_map(|slot| {
+                let var = key.strip_suffix(slot)?.strip_suffix('.')?;
+                Some((*index.get(var)?, *slot))
+            });
+            let Some((i, slot)) = found else {
+                return Err(bad(format!(
+                    "{key:?} is not a slot ({}) of a variable of this {} optimizer",
+                    slot_names.join(", "),
+                    self.config.name()
+                )));
+            };
+            let var = &self.vars[i].1;
+            if t.dims() != var.dims() {
+                return Err(bad(format!(
+                    "{key} has shape {:?}, the variable {:?}",
+                    t.dims(),
+                    var.dims()
+                )));
+            }
+            if !seq_core::all_finite(t)? {
+                return Err(bad(format!("{key} holds values that are not finite")));
+            }
+            // A copy, which the optimiser may update in place.
+            let t = t.to_dtype(var.dtype())?.to_device(var.device())?.copy()?;
+            slots[i].insert(slot, t);
         }
+        self.t = step as u64;
+        self.slots = slots;
         Ok(())
     }
 }
