@@ -1,9 +1,9 @@
 //! PyTorch parity: `nn.MultiheadAttention` (both masks),
-//! `nn.TransformerEncoderLayer` (post-norm relu and pre-norm gelu),
-//! `nn.TransformerDecoderLayer` and a small `nn.Transformer`. Weights load
+//! `nn.TransformerEncoderLayer` and `nn.TransformerDecoderLayer` (post-norm
+//! relu and pre-norm gelu each) and a small `nn.Transformer`. Weights load
 //! under PyTorch's names; outputs, attention weights and the gradients of
-//! the inputs and every parameter match within 1e-5 in f32. Fixtures:
-//! `tests/fixtures/attention.py`.
+//! the inputs and every parameter match the f64 reference within 1e-10 in
+//! f64 and 1e-5 in f32. Fixtures: `tests/fixtures/attention.py`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,21 +13,24 @@ use seq_attention::{
     AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, Transformer,
     TransformerConfig, TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig,
 };
+use seq_core::testing::{load_fixture, max_abs_diff, parity_tolerance};
 use seq_core::{Activation, Mode, Params, Result};
 
-const TOL: f64 = 1e-5;
+/// The dtypes every case runs in.
+const DTYPES: [DType; 2] = [DType::F64, DType::F32];
 const E: usize = 8;
 const H: usize = 2;
 const FF: usize = 16;
 
 struct Fixture {
     path: PathBuf,
+    dtype: DType,
     tensors: HashMap<String, Tensor>,
     params: Params,
 }
 
 impl Fixture {
-    fn load(name: &str) -> Self {
+    fn load(name: &str, dtype: DType) -> Self {
         let path: PathBuf = [
             env!("CARGO_MANIFEST_DIR"),
             "..",
@@ -39,10 +42,10 @@ impl Fixture {
         ]
         .iter()
         .collect();
-        let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let tensors = load_fixture(&path, dtype).unwrap();
         Fixture {
             path,
+            dtype,
             tensors,
             params: Params::new(0),
         }
@@ -59,10 +62,14 @@ impl Fixture {
         Var::from_tensor(&self.t(k)).unwrap()
     }
 
+    fn var_builder(&self) -> candle_nn::VarBuilder<'static> {
+        self.params.var_builder(self.dtype, &Device::Cpu)
+    }
+
     /// Loads the weights, computes `L = sum(out * r.out)` over `outputs`,
     /// and compares outputs and gradients.
     fn check(&self, inputs: &[(&str, &Var)], outputs: &[(&str, Tensor)]) -> Result<()> {
-        let mut loss = Tensor::zeros((), DType::F32, &Device::Cpu)?;
+        let mut loss = Tensor::zeros((), self.dtype, &Device::Cpu)?;
         let mut errors = Vec::new();
         for (name, out) in outputs {
             errors.push((name.to_string(), max_diff(name, out, &self.t(name))));
@@ -82,9 +89,10 @@ impl Fixture {
         }
         for (what, e) in errors {
             assert!(
-                e <= TOL,
-                "{}: {what} differs from PyTorch by {e:.2e}",
-                self.path.display()
+                e <= parity_tolerance(self.dtype),
+                "{} {:?}: {what} differs from PyTorch by {e:.2e}",
+                self.path.display(),
+                self.dtype
             );
         }
         Ok(())
@@ -92,17 +100,7 @@ impl Fixture {
 }
 
 fn max_diff(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
-    assert_eq!(ours.dims(), theirs.dims(), "{name}: shapes differ");
-    (ours - theirs)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap() as f64
+    max_abs_diff(ours, theirs).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn layer_config() -> TransformerLayerConfig {
@@ -113,11 +111,12 @@ fn layer_config() -> TransformerLayerConfig {
 
 #[test]
 fn multi_head_attention_with_both_masks_matches_pytorch() -> Result<()> {
-    let f = Fixture::load("mha");
-    let mha = MultiHeadAttention::new(
-        MultiHeadAttentionConfig::new(E, H),
-        f.params.var_builder(DType::F32, &Device::Cpu),
-    )?;
+    DTYPES.into_iter().try_for_each(mha_case)
+}
+
+fn mha_case(dtype: DType) -> Result<()> {
+    let f = Fixture::load("mha", dtype);
+    let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(E, H), f.var_builder())?;
     f.params.load(&f.path)?;
     let (q, k, v) = (f.var("query"), f.var("key"), f.var("value"));
     let kpm = f.t("key_padding_mask");
@@ -137,10 +136,9 @@ fn multi_head_attention_with_both_masks_matches_pytorch() -> Result<()> {
     )
 }
 
-fn encoder_case(name: &str, config: TransformerLayerConfig) -> Result<()> {
-    let f = Fixture::load(name);
-    let layer =
-        TransformerEncoderLayer::new(config, f.params.var_builder(DType::F32, &Device::Cpu))?;
+fn encoder_case(name: &str, config: TransformerLayerConfig, dtype: DType) -> Result<()> {
+    let f = Fixture::load(name, dtype);
+    let layer = TransformerEncoderLayer::new(config, f.var_builder())?;
     f.params.load(&f.path)?;
     let x = f.var("src");
     let out = layer.forward(
@@ -154,22 +152,31 @@ fn encoder_case(name: &str, config: TransformerLayerConfig) -> Result<()> {
 
 #[test]
 fn encoder_layers_match_pytorch() -> Result<()> {
-    encoder_case("encoder_layer", layer_config())?;
-    encoder_case(
-        "encoder_layer_prenorm_gelu",
-        layer_config()
-            .with_norm_first(true)
-            .with_activation(Activation::Gelu),
-    )
+    for dtype in DTYPES {
+        encoder_case("encoder_layer", layer_config(), dtype)?;
+        encoder_case("encoder_layer_prenorm_gelu", prenorm_gelu(), dtype)?;
+    }
+    Ok(())
+}
+
+fn prenorm_gelu() -> TransformerLayerConfig {
+    layer_config()
+        .with_norm_first(true)
+        .with_activation(Activation::Gelu)
 }
 
 #[test]
-fn decoder_layer_matches_pytorch() -> Result<()> {
-    let f = Fixture::load("decoder_layer");
-    let layer = TransformerDecoderLayer::new(
-        layer_config(),
-        f.params.var_builder(DType::F32, &Device::Cpu),
-    )?;
+fn decoder_layers_match_pytorch() -> Result<()> {
+    for dtype in DTYPES {
+        decoder_case("decoder_layer", layer_config(), dtype)?;
+        decoder_case("decoder_layer_prenorm_gelu", prenorm_gelu(), dtype)?;
+    }
+    Ok(())
+}
+
+fn decoder_case(name: &str, config: TransformerLayerConfig, dtype: DType) -> Result<()> {
+    let f = Fixture::load(name, dtype);
+    let layer = TransformerDecoderLayer::new(config, f.var_builder())?;
     f.params.load(&f.path)?;
     let (x, mem) = (f.var("tgt"), f.var("memory"));
     let causal = AttnMask::causal(3, 0, &Device::Cpu)?;
@@ -186,13 +193,17 @@ fn decoder_layer_matches_pytorch() -> Result<()> {
 
 #[test]
 fn a_small_transformer_matches_pytorch() -> Result<()> {
-    let f = Fixture::load("transformer");
+    DTYPES.into_iter().try_for_each(transformer_case)
+}
+
+fn transformer_case(dtype: DType) -> Result<()> {
+    let f = Fixture::load("transformer", dtype);
     let config = TransformerConfig {
         layer: layer_config(),
         num_encoder_layers: 2,
         num_decoder_layers: 2,
     };
-    let model = Transformer::new(config, f.params.var_builder(DType::F32, &Device::Cpu))?;
+    let model = Transformer::new(config, f.var_builder())?;
     f.params.load(&f.path)?;
     let (src, tgt) = (f.var("src"), f.var("tgt"));
     let out = model.forward(

@@ -1,17 +1,19 @@
 //! PyTorch parity: `nn.Conv1d` with each padding mode, stride 2, dilation
 //! 2 and groups 2, and `nn.MaxPool1d` / `nn.AvgPool1d` with overlapping
 //! windows. Weights load under PyTorch's names; outputs and the gradients
-//! of the input and every parameter match within 1e-5 in f32. Fixtures:
-//! `tests/fixtures/conv.py`.
+//! of the input and every parameter match the f64 reference within 1e-10
+//! in f64 and 1e-5 in f32. Fixtures: `tests/fixtures/conv.py`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};
 use seq_conv::{AvgPool1d, Conv1d, Conv1dConfig, MaxPool1d, Padding, Pool1dConfig};
+use seq_core::testing::{load_fixture, max_abs_diff, parity_tolerance};
 use seq_core::{Params, Result};
 
-const TOL: f64 = 1e-5;
+/// The dtypes every case runs in.
+const DTYPES: [DType; 2] = [DType::F64, DType::F32];
 
 fn fixture_path(name: &str) -> PathBuf {
     [
@@ -28,24 +30,19 @@ fn fixture_path(name: &str) -> PathBuf {
 }
 
 fn max_diff(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
-    assert_eq!(ours.dims(), theirs.dims(), "{name}: shapes differ");
-    (ours - theirs)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap() as f64
+    max_abs_diff(ours, theirs).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Runs `layer` on the fixture's input (moved to seq's `[batch, time,
 /// channels]` layout) and compares with PyTorch.
-fn check(name: &str, params: &Params, layer: impl Fn(&Tensor) -> Result<Tensor>) -> Result<()> {
+fn check(
+    name: &str,
+    dtype: DType,
+    params: &Params,
+    layer: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<()> {
     let path = fixture_path(name);
-    let file: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu)?;
+    let file: HashMap<String, Tensor> = load_fixture(&path, dtype)?;
     let t = |k: &str| {
         file.get(k)
             .unwrap_or_else(|| panic!("{name} lacks {k}"))
@@ -73,15 +70,21 @@ fn check(name: &str, params: &Params, layer: impl Fn(&Tensor) -> Result<Tensor>)
         ));
     }
     for (what, e) in errors {
-        assert!(e <= TOL, "{name}: {what} differs from PyTorch by {e:.2e}");
+        assert!(
+            e <= parity_tolerance(dtype),
+            "{name} {dtype:?}: {what} differs from PyTorch by {e:.2e}"
+        );
     }
     Ok(())
 }
 
 fn conv_case(name: &str, config: Conv1dConfig) -> Result<()> {
-    let p = Params::new(0);
-    let conv = Conv1d::new(config, p.var_builder(DType::F32, &Device::Cpu))?;
-    check(name, &p, |x| conv.apply(x))
+    for dtype in DTYPES {
+        let p = Params::new(0);
+        let conv = Conv1d::new(config, p.var_builder(dtype, &Device::Cpu))?;
+        check(name, dtype, &p, |x| conv.apply(x))?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -123,12 +126,15 @@ fn conv1d_matches_pytorch_with_stride_dilation_and_groups() -> Result<()> {
 fn pooling_matches_pytorch_with_overlapping_windows() -> Result<()> {
     let cfg = Pool1dConfig::new(3).with_stride(2).with_padding(1);
     let none = Params::new(0);
-    let max = MaxPool1d::new(cfg)?;
-    check("maxpool", &none, |x| max.apply(x))?;
-    let avg = AvgPool1d::new(cfg)?;
-    check("avgpool", &none, |x| avg.apply(x))?;
-    let avg = AvgPool1d::new(cfg.with_count_include_pad(false))?;
-    check("avgpool_exclude_pad", &none, |x| avg.apply(x))
+    for dtype in DTYPES {
+        let max = MaxPool1d::new(cfg)?;
+        check("maxpool", dtype, &none, |x| max.apply(x))?;
+        let avg = AvgPool1d::new(cfg)?;
+        check("avgpool", dtype, &none, |x| avg.apply(x))?;
+        let avg = AvgPool1d::new(cfg.with_count_include_pad(false))?;
+        check("avgpool_exclude_pad", dtype, &none, |x| avg.apply(x))?;
+    }
+    Ok(())
 }
 
 /// candle 0.11.1's own conv1d computes a wrong weight gradient for a batch
@@ -138,13 +144,13 @@ fn pooling_matches_pytorch_with_overlapping_windows() -> Result<()> {
 #[test]
 fn candles_own_conv1d_weight_gradient_still_disagrees() -> Result<()> {
     let path = fixture_path("conv_valid");
-    let file: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu)?;
+    let file: HashMap<String, Tensor> = load_fixture(&path, DType::F64)?;
     let w = Var::from_tensor(&file["weight"])?;
     let out = file["input"]
         .conv1d(w.as_tensor(), 0, 1, 1, 1)?
         .broadcast_add(&file["bias"].reshape((1, 6, 1))?)?;
     assert!(
-        max_diff("candle output", &out, &file["output"]) <= TOL,
+        max_diff("candle output", &out, &file["output"]) <= parity_tolerance(DType::F64),
         "candle's forward is right"
     );
     let grads = (out * &file["r"])?.sum_all()?.backward()?;

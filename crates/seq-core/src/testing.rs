@@ -34,3 +34,32 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
         d.max(0)?.to_scalar::<f64>()?
     })
 }
+
+/// How far a layer may be from an f64 PyTorch reference: `1e-10` computed
+/// in f64, `1e-5` in f32 (single precision's own rounding).
+pub fn parity_tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => 1e-10,
+        _ => 1e-5,
+    }
+}
+
+/// The tensors of a fixture file (safetensors, as PyTorch wrote them), the
+/// floating-point ones converted to `dtype`; errors name the file.
+pub fn load_fixture(
+    path: &std::path::Path,
+    dtype: DType,
+) -> Result<std::collections::HashMap<String, Tensor>> {
+    let file = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| crate::Error::file(path, e.to_string()))?;
+    file.into_iter()
+        .map(|(k, t)| {
+            let t = if t.dtype().is_float() {
+                t.to_dtype(dtype)?
+            } else {
+                t
+            };
+            Ok((k, t))
+        })
+        .collect()
+}

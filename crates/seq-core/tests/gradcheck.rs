@@ -109,3 +109,26 @@ fn refuses_f32_and_restores_the_variables() -> Result<()> {
     assert_eq!(x.as_tensor().to_vec1::<f64>()?, vec![0.3, -1.2]);
     Ok(())
 }
+
+#[test]
+fn catches_candles_gelu_gradient_and_passes_seqs() -> Result<()> {
+    // candle 0.11.1's `gelu_erf` backward uses a rounded 1/sqrt(2 pi): its
+    // derivative is off by up to 1.7e-7, which the default tolerances catch.
+    let values: Vec<f64> = (0..48).map(|i| -3.0 + 0.125 * i as f64 + 0.01).collect();
+    let x = var(&values, &[6, 8]);
+    let w = var(
+        &values[..32]
+            .iter()
+            .map(|v| 0.3 * v.sin())
+            .collect::<Vec<_>>(),
+        &[8, 4],
+    );
+    let vars = named(&[("x", &x), ("w", &w)]);
+    let pre = || Ok::<_, seq_core::Error>(x.as_tensor().matmul(w.as_tensor())?);
+    let candle = gradcheck(&vars, || Ok(pre()?.gelu_erf()?))?;
+    assert!(!candle.passed(), "candle's GELU passed:\n{candle}");
+    let seq = gradcheck(&vars, || seq_core::Activation::Gelu.apply(&pre()?))?;
+    assert!(seq.passed(), "{seq}");
+    println!("candle:\n{candle}seq:\n{seq}");
+    Ok(())
+}

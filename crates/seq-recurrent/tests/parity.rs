@@ -1,17 +1,17 @@
 //! PyTorch parity: `nn.RNN` (tanh, relu), `nn.LSTM` and `nn.GRU`, 2 layers,
 //! bidirectional, batch-first, with and without packed (padded) batches.
 //! Weights load under PyTorch's own names; outputs, final states and the
-//! gradients of the input, the initial state and every parameter match
-//! within 1e-5 in f32. Fixtures: `tests/fixtures/recurrent.py`.
+//! gradients of the input, the initial state and every parameter match the
+//! f64 reference within 1e-10 in f64 and 1e-5 in f32. Fixtures:
+//! `tests/fixtures/recurrent.py`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};
+use seq_core::testing::{load_fixture, max_abs_diff, parity_tolerance};
 use seq_core::{Activation, Mode, Params, Result, Seq};
 use seq_recurrent::{Engine, Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State};
-
-const TOL: f64 = 1e-5;
 
 fn fixture_path(name: &str) -> PathBuf {
     [
@@ -27,17 +27,16 @@ fn fixture_path(name: &str) -> PathBuf {
     .collect()
 }
 
-fn fixture(path: &PathBuf) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(path, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+fn fixture(path: &PathBuf, dtype: DType) -> HashMap<String, Tensor> {
+    load_fixture(path, dtype).unwrap()
 }
 
-fn build(kind: &str, engine: Engine, params: &Params) -> Result<Box<dyn Recurrent>> {
+fn build(kind: &str, engine: Engine, params: &Params, dtype: DType) -> Result<Box<dyn Recurrent>> {
     let config = RecurrentConfig::new(3, 4)
         .with_layers(2)
         .with_bidirectional(true)
         .with_engine(engine);
-    let vb = params.var_builder(DType::F32, &Device::Cpu);
+    let vb = params.var_builder(dtype, &Device::Cpu);
     Ok(match kind {
         "lstm" => Box::new(Lstm::new(config, vb)?),
         "gru" => Box::new(Gru::new(config, vb)?),
@@ -48,34 +47,27 @@ fn build(kind: &str, engine: Engine, params: &Params) -> Result<Box<dyn Recurren
 }
 
 fn max_diff(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
-    assert_eq!(ours.dims(), theirs.dims(), "{name}: shapes differ");
-    let d = (ours - theirs)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap();
-    d.to_scalar::<f32>().unwrap() as f64
+    max_abs_diff(ours, theirs).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Both engines, on the full and on the packed batch.
+/// Both dtypes and engines, on the full and on the packed batch.
 fn check(kind: &str) -> Result<()> {
-    for engine in [Engine::Fused, Engine::Composed] {
-        for packed in [false, true] {
-            check_one(kind, engine, packed)?;
+    for dtype in [DType::F64, DType::F32] {
+        for engine in [Engine::Fused, Engine::Composed] {
+            for packed in [false, true] {
+                check_one(kind, engine, packed, dtype)?;
+            }
         }
     }
     Ok(())
 }
 
-fn check_one(kind: &str, engine: Engine, packed: bool) -> Result<()> {
+fn check_one(kind: &str, engine: Engine, packed: bool, dtype: DType) -> Result<()> {
     let path = fixture_path(&format!(
         "{kind}{}.safetensors",
         if packed { "_packed" } else { "" }
     ));
-    let file = fixture(&path);
+    let file = fixture(&path, dtype);
     let t = |name: &str| {
         file.get(name)
             .unwrap_or_else(|| panic!("fixture lacks {name}"))
@@ -83,7 +75,7 @@ fn check_one(kind: &str, engine: Engine, packed: bool) -> Result<()> {
     };
 
     let params = Params::new(0);
-    let layer = build(kind, engine, &params)?;
+    let layer = build(kind, engine, &params, dtype)?;
     // The state dict loads as PyTorch wrote it: no renaming.
     params.load(&path)?;
 
@@ -141,8 +133,8 @@ fn check_one(kind: &str, engine: Engine, packed: bool) -> Result<()> {
         .chain(grad_errors)
     {
         assert!(
-            e <= TOL,
-            "{kind} {engine:?} packed={packed}: {name} differs from PyTorch by {e:.2e}"
+            e <= parity_tolerance(dtype),
+            "{kind} {engine:?} {dtype:?} packed={packed}: {name} differs from PyTorch by {e:.2e}"
         );
     }
     Ok(())
@@ -181,14 +173,15 @@ fn a_pytorch_state_dict_loads_into_lstm_with_a_plain_var_builder() -> Result<()>
         .with_layers(2)
         .with_bidirectional(true);
     let lstm = Lstm::new(config, vb)?;
-    let file = fixture(&path);
+    let file = fixture(&path, DType::F32);
     let initial = State::lstm(file["h0"].clone(), file["c0"].clone());
     let (out, state) = lstm.forward_with_state(
         &Seq::new(file["input"].clone())?,
         Some(&initial),
         Mode::Eval,
     )?;
-    assert!(max_diff("output", out.values(), &file["output"]) <= TOL);
-    assert!(max_diff("c_n", state.c.as_ref().unwrap(), &file["c_n"]) <= TOL);
+    let tol = parity_tolerance(DType::F32);
+    assert!(max_diff("output", out.values(), &file["output"]) <= tol);
+    assert!(max_diff("c_n", state.c.as_ref().unwrap(), &file["c_n"]) <= tol);
     Ok(())
 }
