@@ -93,9 +93,10 @@ struct Batch {
 }
 
 /// Each case z-normalised per dimension, padded after its end to the
-/// longest case; batches of 16 (the sets are small).
-fn batches(ds: &TsDataset) -> Result<Vec<Batch>, Error> {
-    let (dims, labels) = (ds.dims(), ds.label_ids());
+/// longest case; batches of 16 (the sets are small). Labels are ids into
+/// `classes` (the training file's, for both files).
+fn batches(ds: &TsDataset, classes: &[String]) -> Result<Vec<Batch>, Error> {
+    let (dims, labels) = (ds.dims(), ds.label_ids_in(classes)?);
     let t = ds.lengths().into_iter().max().unwrap_or(1);
     let idx: Vec<usize> = (0..ds.series.len()).collect();
     idx.chunks(16)
@@ -277,7 +278,16 @@ fn run(args: Args) -> Result<(), Error> {
             test.series.truncate(16);
             test.labels.truncate(16);
         }
-        let (train_b, test_b) = (batches(&train)?, batches(&test)?);
+        if test.dims() != train.dims() {
+            return Err(format!(
+                "{name}: the test file's cases have {} dimensions, the training file's {}",
+                test.dims(),
+                train.dims()
+            )
+            .into());
+        }
+        let classes = &train.classes;
+        let (train_b, test_b) = (batches(&train, classes)?, batches(&test, classes)?);
         let params = Params::new(args.seed);
         let model = Classifier::new(
             &args.model,

@@ -179,7 +179,16 @@ impl Tokenizer {
     }
 
     /// The text of `ids`, special tokens left out.
+    ///
+    /// An id outside the vocabulary is an error (the `tokenizers` crate
+    /// would skip it without a word).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let size = self.vocab_size();
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= size) {
+            return Err(Error::Tokenizer(format!(
+                "decode: id {bad} is outside the vocabulary of {size}"
+            )));
+        }
         self.inner.decode(ids, true).map_err(tk_err)
     }
 

@@ -53,8 +53,16 @@ impl Pretrained {
 }
 
 /// Reads all vectors of a file: word to vector.
+///
+/// Refused, with the file and line: a vector with a value that is not a
+/// finite number, a vector of another length than the others (or than the
+/// header's), an empty vector, a word2vec header whose count or size the
+/// file does not hold. A UTF-8 byte-order mark at the start is skipped.
 pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String, Vec<f32>>> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let mut bytes = std::fs::read(path).map_err(Error::io(path))?;
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
     let mut out = HashMap::new();
     let mut dim = None;
     match format {
@@ -64,6 +72,22 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
                 .position(|&b| b == b'\n')
                 .ok_or_else(|| Error::parse(path, 1, None, "no header line"))?;
             let (count, d) = header(path, &String::from_utf8_lossy(&bytes[..header_end]))?;
+            // Each entry is at least a one-byte word, a space and 4 * d bytes.
+            let entry = d.checked_mul(4).and_then(|b| b.checked_add(2));
+            if entry
+                .and_then(|e| e.checked_mul(count))
+                .is_none_or(|n| n > bytes.len())
+            {
+                return Err(Error::parse(
+                    path,
+                    1,
+                    None,
+                    format!(
+                        "the header promises {count} vectors of {d} values; the file has {} bytes",
+                        bytes.len()
+                    ),
+                ));
+            }
             let mut at = header_end + 1;
             for n in 0..count {
                 let space = bytes[at..]
@@ -74,16 +98,23 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
                     .trim()
                     .to_string();
                 at += space + 1;
-                let end = at + 4 * d;
+                let end = at + 4 * d; // at most bytes.len() + 4 * d, checked above
                 let raw = bytes.get(at..end).ok_or_else(|| {
                     Error::parse(path, n + 2, None, format!("vector of {word:?} cut short"))
                 })?;
-                out.insert(
-                    word,
-                    raw.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                );
+                let v: Vec<f32> = raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if let Some(c) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::parse(
+                        path,
+                        n + 2,
+                        None,
+                        format!("value {} of {word:?} is {}", c + 1, v[c]),
+                    ));
+                }
+                out.insert(word, v);
                 at = end;
                 if bytes.get(at) == Some(&b'\n') {
                     at += 1;
@@ -94,12 +125,15 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
             let text =
                 String::from_utf8(bytes).map_err(|_| Error::parse(path, 1, None, "not UTF-8"))?;
             let mut lines = text.lines().enumerate();
+            let mut count = None;
             if format == VectorFormat::Word2VecText {
                 let (_, first) = lines
                     .next()
                     .ok_or_else(|| Error::parse(path, 1, None, "empty file"))?;
-                dim = Some(header(path, first)?.1);
+                let (c, d) = header(path, first)?;
+                (count, dim) = (Some(c), Some(d));
             }
+            let mut seen = 0usize;
             for (i, line) in lines {
                 if line.trim().is_empty() {
                     continue;
@@ -109,11 +143,27 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
                 let v = fields
                     .enumerate()
                     .map(|(c, f)| {
-                        f.parse::<f32>().map_err(|_| {
-                            Error::parse(path, i + 1, Some(c + 2), format!("not a number: {f:?}"))
-                        })
+                        f.parse::<f32>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                            .ok_or_else(|| {
+                                Error::parse(
+                                    path,
+                                    i + 1,
+                                    Some(c + 2),
+                                    format!("not a finite number: {f:?}"),
+                                )
+                            })
                     })
                     .collect::<Result<Vec<f32>>>()?;
+                if v.is_empty() {
+                    return Err(Error::parse(
+                        path,
+                        i + 1,
+                        None,
+                        format!("{word:?} has no vector"),
+                    ));
+                }
                 match dim {
                     Some(d) if d != v.len() => {
                         return Err(Error::parse(
@@ -127,6 +177,15 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
                     _ => {}
                 }
                 out.insert(word, v);
+                seen += 1;
+            }
+            if let Some(c) = count.filter(|&c| c != seen) {
+                return Err(Error::parse(
+                    path,
+                    1,
+                    None,
+                    format!("the header promises {c} vectors, the file has {seen}"),
+                ));
             }
         }
     }
@@ -140,6 +199,7 @@ fn header(path: &Path, line: &str) -> Result<(usize, usize)> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| Error::parse(path, 1, None, "the header must be `count dim`"))?;
     match p.as_slice() {
+        [_, 0] => Err(Error::parse(path, 1, None, "vectors of 0 values")),
         [c, d] => Ok((*c, *d)),
         _ => Err(Error::parse(
             path,

@@ -109,3 +109,69 @@ fn word_vectors_in_every_format_fill_the_embedding() {
         .to_string();
     assert!(err.contains("bad.txt:2:3"), "{err}");
 }
+
+#[test]
+fn a_poisoned_cache_cannot_lead_outside_it() {
+    let root = temp_dir("hub-poison");
+    let (cache, outside) = (root.join("cache"), root.join("outside"));
+    std::fs::create_dir_all(outside.join("snap")).unwrap();
+    tokenizer()
+        .save(&outside.join("snap").join("tokenizer.json"))
+        .unwrap();
+    tokenizer().save(&outside.join("tokenizer.json")).unwrap();
+    let repo_dir = cache.join("models--seq-rs--tiny");
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    let refuse = |repo: &str, file: &str, why: &str| {
+        let err = hub_file(repo, file, Some(&cache), true);
+        assert!(err.is_err(), "{why}: {repo}/{file} was accepted: {err:?}");
+    };
+    // A refs file that climbs out of the cache to a real tokenizer.
+    std::fs::write(repo_dir.join("refs").join("main"), "../../../outside/snap").unwrap();
+    refuse(
+        "seq-rs/tiny",
+        "tokenizer.json",
+        "refs naming a folder outside",
+    );
+    // A snapshot whose file is a link to a file outside the cache.
+    std::fs::write(repo_dir.join("refs").join("main"), "abc123").unwrap();
+    let snapshot = repo_dir.join("snapshots").join("abc123");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(
+            outside.join("tokenizer.json"),
+            snapshot.join("tokenizer.json"),
+        )
+        .unwrap();
+        refuse("seq-rs/tiny", "tokenizer.json", "a link to a file outside");
+    }
+    // Names that climb by themselves, absolute names, odd repository ids.
+    refuse(
+        "seq-rs/tiny",
+        "../../../outside/tokenizer.json",
+        "a file name with ..",
+    );
+    let absolute = outside.join("tokenizer.json");
+    refuse(
+        "seq-rs/tiny",
+        absolute.to_str().unwrap(),
+        "an absolute file name",
+    );
+    refuse("../outside", "tokenizer.json", "a repository id with ..");
+    refuse("a/b/c", "tokenizer.json", "a repository id of three parts");
+    refuse(
+        "seq-rs/ti ny",
+        "tokenizer.json",
+        "a space in a repository id",
+    );
+    // A link inside the cache is fine (hf-hub's own layout links to blobs/).
+    let blobs = repo_dir.join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    tokenizer().save(&blobs.join("f00d")).unwrap();
+    std::fs::remove_file(snapshot.join("tokenizer.json")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("../../blobs/f00d", snapshot.join("tokenizer.json")).unwrap();
+    #[cfg(not(unix))]
+    tokenizer().save(&snapshot.join("tokenizer.json")).unwrap();
+    assert!(hub_tokenizer("seq-rs/tiny", Some(&cache), true).is_ok());
+}

@@ -27,7 +27,7 @@ fn fixture_path(name: &str) -> PathBuf {
     .collect()
 }
 
-fn fixture(path: &PathBuf, dtype: DType) -> HashMap<String, Tensor> {
+fn fixture(path: &std::path::Path, dtype: DType) -> HashMap<String, Tensor> {
     load_fixture(path, dtype).unwrap()
 }
 

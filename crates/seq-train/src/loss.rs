@@ -43,6 +43,23 @@ pub fn cross_entropy(
             format!("label_smoothing must be in [0, 1), got {label_smoothing}"),
         ));
     }
+    // Checked before anything indexes with them: a target outside the
+    // classes would read another row's logits (or none).
+    let ids = targets
+        .flatten_all()?
+        .to_dtype(DType::I64)?
+        .to_vec1::<i64>()?;
+    let ignored = |id: i64| ignore_index.is_some_and(|i| i64::from(i) == id);
+    if let Some((at, id)) = ids
+        .iter()
+        .enumerate()
+        .find(|&(_, &id)| !ignored(id) && !(0..c as i64).contains(&id))
+    {
+        return Err(Error::config(
+            "cross_entropy",
+            format!("target {id} (position {at}) is not a class id in 0..{c}"),
+        ));
+    }
     let logits = logits.reshape((n, c))?;
     let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?; // [N, C]

@@ -237,6 +237,15 @@ impl<O: Optimizer> Trainer<O> {
             let mut record = vec![("train_loss".to_string(), total / seen.max(1) as f64)];
             if let Some(val) = val {
                 for (k, v) in self.evaluate(task, val)? {
+                    if k == "loss" && !v.is_finite() {
+                        // As for the training loss: stop before this
+                        // epoch's checkpoint, the last good one stays.
+                        return Err(Error::NonFinite {
+                            step: self.state.step,
+                            what: "validation loss".into(),
+                            value: v,
+                        });
+                    }
                     record.push((format!("val_{k}"), v));
                 }
             }
@@ -297,6 +306,11 @@ impl<O: Optimizer> Trainer<O> {
             clip::clip_grad_value(&mut grads, vars, limit)?;
         }
         let lr = self.config.schedule.rate(self.base_lr, step);
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::Config(format!(
+                "step {step}: the schedule gives a learning rate of {lr}"
+            )));
+        }
         self.optimizer.set_learning_rate(lr);
         self.optimizer.step(&grads)?;
         self.state.step += 1;

@@ -273,7 +273,7 @@ fn bits(p: &Params) -> Vec<u64> {
 fn a_step_that_makes_the_weights_infinite_writes_no_checkpoint() {
     let dir = temp_dir("inf-weights");
     let path = dir.join("ck.safetensors");
-    let (p, m) = model(1, 0.0);
+    let (p, mut m) = model(1, 0.0);
     let mut cfg = TrainerConfig::new(1);
     (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
     let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
@@ -281,10 +281,12 @@ fn a_step_that_makes_the_weights_infinite_writes_no_checkpoint() {
     let train = data(1, 1);
     t.fit(&m, &train, None).unwrap();
     let good = bits(&p);
-    // Finite gradients, but a step of 1e308 times them overflows the weights.
+    // A finite loss (about 1e200) and finite gradients, but a learning
+    // rate of 1e300 times them overflows the weights.
+    m.scale = 1e100;
     t.config.schedule = Schedule::Step {
         every: 1,
-        gamma: 1e308 / 0.1,
+        gamma: 1e301,
     };
     t.config.epochs = 2;
     let err = t.fit(&m, &train, None).unwrap_err().to_string();

@@ -17,7 +17,8 @@ pub struct Labelled {
 
 /// Reads `dir/<label>/<any file>`: one example per file, the folder's name
 /// its label (IMDB's `train/pos/*.txt` layout). Hidden files are skipped;
-/// a file that is not UTF-8 is an error naming it.
+/// a file that is not UTF-8, or a label folder whose name is not, is an
+/// error naming it. A byte-order mark at the start of a file is dropped.
 pub fn read_label_folders(dir: &Path) -> Result<Vec<Labelled>> {
     let mut out = Vec::new();
     let mut labels: Vec<_> = std::fs::read_dir(dir)
@@ -31,7 +32,12 @@ pub fn read_label_folders(dir: &Path) -> Result<Vec<Labelled>> {
         let label = label_dir
             .file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or_default()
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: a label folder's name is not UTF-8",
+                    label_dir.display()
+                ))
+            })?
             .to_string();
         if label.starts_with('.') {
             continue;
@@ -51,9 +57,7 @@ pub fn read_label_folders(dir: &Path) -> Result<Vec<Labelled>> {
             {
                 continue;
             }
-            let bytes = std::fs::read(&file).map_err(Error::io(&file))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|e| Error::parse(&file, 1, None, format!("not UTF-8: {e}")))?;
+            let text = read_corpus(&file)?;
             out.push(Labelled {
                 text,
                 label: label.clone(),
@@ -70,7 +74,10 @@ pub fn read_label_folders(dir: &Path) -> Result<Vec<Labelled>> {
 }
 
 /// A CSV or TSV reader that handles a UTF-8 byte-order mark, CRLF and
-/// quoted fields holding delimiters or newlines.
+/// quoted fields holding delimiters or newlines (`""` inside quotes is a
+/// quote). It refuses what would otherwise be read as garbage: a quoted
+/// field that is never closed (it would swallow the rest of the file) and
+/// a row with more or fewer fields than the header.
 pub(crate) struct Table {
     pub path: std::path::PathBuf,
     pub headers: Vec<String>,
@@ -82,6 +89,14 @@ impl Table {
         let mut bytes = std::fs::read(path).map_err(Error::io(path))?;
         if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
             bytes.drain(..3);
+        }
+        if let Some(line) = unclosed_quote(&bytes, delimiter) {
+            return Err(Error::parse(
+                path,
+                line,
+                None,
+                "a quoted field opens here and is never closed (a stray `\"`?)",
+            ));
         }
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -112,21 +127,21 @@ impl Table {
         })
     }
 
-    /// Every record with its line, the fields named by `columns` present.
-    pub fn rows(&mut self, columns: &[usize]) -> Result<Vec<(usize, csv::StringRecord)>> {
+    /// Every record with its line; each has as many fields as the header.
+    pub fn rows(&mut self) -> Result<Vec<(usize, csv::StringRecord)>> {
         let mut out = Vec::new();
         for record in self.reader.records() {
             let record = record.map_err(|e| csv_error(&self.path, e))?;
             let line = record.position().map_or(0, |p| p.line() as usize);
-            if let Some(&missing) = columns.iter().find(|&&c| c >= record.len()) {
+            if record.len() != self.headers.len() {
                 return Err(Error::parse(
                     &self.path,
                     line,
-                    Some(missing + 1),
+                    None,
                     format!(
-                        "{} fields, but column {} is needed",
+                        "{} fields, the header has {}",
                         record.len(),
-                        missing + 1
+                        self.headers.len()
                     ),
                 ));
             }
@@ -134,6 +149,30 @@ impl Table {
         }
         Ok(out)
     }
+}
+
+/// The line on which a quoted field opens that is never closed, by the
+/// `csv` crate's rules: a quote opens a field only at its start; inside, a
+/// doubled quote is a quote and a single one closes it.
+fn unclosed_quote(bytes: &[u8], delimiter: u8) -> Option<usize> {
+    let (mut line, mut opened) = (1, None);
+    let mut at_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match opened {
+            Some(_) if b == b'"' && bytes.get(i + 1) == Some(&b'"') => i += 1,
+            Some(_) if b == b'"' => opened = None,
+            None if b == b'"' && at_start => opened = Some(line),
+            _ => {}
+        }
+        if b == b'\n' {
+            line += 1;
+        }
+        at_start = opened.is_none() && (b == delimiter || b == b'\n' || b == b'\r');
+        i += 1;
+    }
+    opened
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -152,7 +191,7 @@ pub fn read_labelled_table(
     let mut table = Table::open(path, delimiter)?;
     let (t, l) = (table.column(text_column)?, table.column(label_column)?);
     Ok(table
-        .rows(&[t, l])?
+        .rows()?
         .into_iter()
         .map(|(_, r)| Labelled {
             text: r[t].to_string(),
@@ -171,16 +210,20 @@ pub fn read_pairs(
     let mut table = Table::open(path, b'\t')?;
     let (s, t) = (table.column(source_column)?, table.column(target_column)?);
     Ok(table
-        .rows(&[s, t])?
+        .rows()?
         .into_iter()
         .map(|(_, r)| (r[s].to_string(), r[t].to_string()))
         .collect())
 }
 
 /// Reads a plain UTF-8 text corpus (character- or word-level language
-/// modelling); invalid UTF-8 is an error naming the line.
+/// modelling); invalid UTF-8 is an error naming the line. A byte-order mark
+/// at the start is dropped.
 pub fn read_corpus(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let mut bytes = std::fs::read(path).map_err(Error::io(path))?;
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();

@@ -72,6 +72,9 @@ pub struct TimeSeries {
     pub report: SeriesReport,
 }
 
+/// How many times more rows than it has [`TimeSeries::resample`] may make.
+pub const MAX_RESAMPLE_GROWTH: i64 = 100;
+
 impl TimeSeries {
     /// The series on a regular grid of `step` seconds from its first to its
     /// last timestamp, rows in the gaps filled by linear interpolation in
@@ -85,9 +88,20 @@ impl TimeSeries {
                 "resample: the step must be positive, got {step}"
             )));
         }
-        let times: Vec<i64> = (0..=(last - first) / step)
-            .map(|k| first + k * step)
-            .collect();
+        let span = last
+            .checked_sub(first)
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| Error::Config(format!("resample: timestamps {first} to {last}")))?;
+        let rows = span / step + 1;
+        let limit = MAX_RESAMPLE_GROWTH * self.times.len() as i64 + 10_000;
+        if rows > limit {
+            return Err(Error::Config(format!(
+                "resample: a step of {step} s over {span} s makes {rows} rows from {}; \
+                 more than {MAX_RESAMPLE_GROWTH} times the data (a wrong step or a stray timestamp?)",
+                self.times.len()
+            )));
+        }
+        let times: Vec<i64> = (0..rows).map(|k| first + k * step).collect();
         let mut values = Vec::with_capacity(times.len());
         let mut j = 0; // self.times[j] <= t < self.times[j + 1]
         for &t in &times {
@@ -146,13 +160,11 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
         .iter()
         .map(|n| table.column(n))
         .collect::<Result<_>>()?;
-    let mut needed = cols.clone();
-    needed.push(time_col);
     let mut times = Vec::new();
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut lines = Vec::new();
     let mut report = SeriesReport::default();
-    for (line, record) in table.rows(&needed)? {
+    for (line, record) in table.rows()? {
         if let Some((c, v)) = &filter {
             if record.get(*c) != Some(v.as_str()) {
                 continue;
@@ -174,14 +186,18 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
                     report.missing.push((line, name.clone()));
                     f64::NAN
                 }
-                s => s.parse::<f64>().map_err(|_| {
-                    Error::parse(
-                        path,
-                        line,
-                        Some(c + 1),
-                        format!("{name}: not a number: {s:?}"),
-                    )
-                })?,
+                s => s
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        Error::parse(
+                            path,
+                            line,
+                            Some(c + 1),
+                            format!("{name}: not a finite number: {s:?}"),
+                        )
+                    })?,
             };
             row.push(v);
         }
@@ -313,7 +329,8 @@ fn gaps(times: &[i64], step: i64) -> Vec<Gap> {
 }
 
 /// Seconds since 1970 of `2013-01-01T06:00:00Z`, `2013-01-01 06:00:00`,
-/// `2013-01-01` or Jena's `01.01.2009 00:10:00`.
+/// `2013-01-01` or Jena's `01.01.2009 00:10:00`, in years 1 to 9999; `None`
+/// for anything else, an impossible date (February 30) included.
 pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim().trim_end_matches('Z');
     let (date, time) = match s.split_once(['T', ' ']) {
@@ -341,8 +358,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
         t.get(1).map_or(Some(0), |v| v.parse().ok())?,
     );
     let ss: f64 = t.get(2).map_or(Some(0.0), |v| v.parse().ok())?;
-    if !(1..=12).contains(&m)
-        || !(1..=31).contains(&d)
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=days_in_month(y, m)).contains(&d)
         || !(0..24).contains(&hh)
         || !(0..60).contains(&mm)
         || !(0.0..61.0).contains(&ss)
@@ -350,6 +368,16 @@ pub fn parse_time(s: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss as i64)
+}
+
+/// The days of month `m` (1-12) of year `y` (Gregorian leap years).
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm).
@@ -372,6 +400,12 @@ mod tests {
         assert_eq!(parse_time("2013-01-01 06:00:00"), Some(1_357_020_000));
         assert_eq!(parse_time("01.01.2009 00:10:00"), Some(1_230_768_600));
         assert_eq!(parse_time("2013-13-01"), None);
+        assert_eq!(parse_time("2013-02-29"), None);
+        assert_eq!(parse_time("2012-02-29"), Some(1_330_473_600));
+        assert_eq!(parse_time("2100-02-29"), None);
+        assert_eq!(parse_time("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_time("2013-04-31 00:00:00"), None);
+        assert_eq!(parse_time("99999999999999-01-01"), None);
         assert_eq!(parse_time("yesterday"), None);
     }
 }

@@ -123,6 +123,61 @@ impl OptimizerConfig {
         }
     }
 
+    fn validate(&self) -> Result<()> {
+        let name = self.name();
+        let check = |what: &str, v: f64, ok: bool| match ok && v.is_finite() {
+            true => Ok(()),
+            false => Err(Error::Config(format!("{name}: invalid {what}: {v}"))),
+        };
+        check("learning rate", self.lr(), self.lr() >= 0.0)?;
+        match *self {
+            OptimizerConfig::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            } => {
+                check("momentum", momentum, momentum >= 0.0)?;
+                check("weight_decay", weight_decay, weight_decay >= 0.0)?;
+                if nesterov && momentum <= 0.0 {
+                    return Err(Error::Config(format!(
+                        "{name}: Nesterov momentum requires a momentum above 0"
+                    )));
+                }
+            }
+            OptimizerConfig::Adam {
+                betas,
+                eps,
+                weight_decay,
+                ..
+            }
+            | OptimizerConfig::AdamW {
+                betas,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                check("beta1", betas.0, (0.0..1.0).contains(&betas.0))?;
+                check("beta2", betas.1, (0.0..1.0).contains(&betas.1))?;
+                check("eps", eps, eps >= 0.0)?;
+                check("weight_decay", weight_decay, weight_decay >= 0.0)?;
+            }
+            OptimizerConfig::RmsProp {
+                alpha,
+                eps,
+                momentum,
+                weight_decay,
+                ..
+            } => {
+                check("alpha", alpha, alpha >= 0.0)?;
+                check("eps", eps, eps >= 0.0)?;
+                check("momentum", momentum, momentum >= 0.0)?;
+                check("weight_decay", weight_decay, weight_decay >= 0.0)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The state buffers this optimiser keeps per variable.
     fn slots(&self) -> &'static [&'static str] {
         match self {
@@ -154,7 +209,12 @@ impl OptimizerConfig {
     }
 
     /// An optimiser over `vars` (e.g. `Params::named_vars()`).
+    ///
+    /// Hyper-parameters are checked as PyTorch checks them: a negative or
+    /// non-finite learning rate, momentum, epsilon or weight decay, betas
+    /// outside `[0, 1)`, or Nesterov without momentum is an error naming it.
     pub fn build(self, vars: Vec<(String, Var)>) -> Result<Optim> {
+        self.validate()?;
         let n = vars.len();
         Ok(Optim {
             lr: self.lr(),
