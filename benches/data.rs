@@ -39,6 +39,7 @@ fn main() {
         for batch in batcher.plan(&lengths, 0) {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
             let seq = pad_sequences(&seqs, None, Side::Post, Side::Post, 0)
+                .expect("a batch")
                 .to_seq(&Device::Cpu)
                 .expect("a batch");
             tokens += seq.batch() * seq.time();

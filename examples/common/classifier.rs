@@ -36,7 +36,7 @@ pub fn text_batches(
     plan.iter()
         .map(|rows| {
             let seqs: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
-            let padded = pad_sequences(&seqs, None, Side::Post, Side::Post, 0);
+            let padded = pad_sequences(&seqs, None, Side::Post, Side::Post, 0)?;
             let y: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
             Ok(TextBatch {
                 ids: Tensor::from_vec(padded.ids, (padded.batch, padded.time), device)?,

@@ -79,7 +79,7 @@ pub fn pair_batches(
     };
     let pad = |seqs: Vec<Vec<u32>>| -> Result<Tensor> {
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0);
+        let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0)?;
         Ok(Tensor::from_vec(p.ids, (p.batch, p.time), device)?)
     };
     Batcher::new(config)
@@ -161,7 +161,7 @@ impl Translator {
         let mut out = Vec::with_capacity(sources.len());
         for chunk in sources.chunks(64) {
             let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-            let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0);
+            let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0)?;
             let src = Tensor::from_vec(p.ids, (p.batch, p.time), device)?;
             let max_len = 2 * p.time + 10;
             match &self.net {

@@ -5,4 +5,5 @@
 //! Part of the plain `cargo test` (and so of `cargo xtask check`).
 
 mod float_mode;
+mod sizes;
 mod threads;

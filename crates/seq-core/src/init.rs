@@ -134,22 +134,38 @@ impl Init {
         device: &Device,
         rng: &mut Rng,
     ) -> Result<Tensor> {
-        let n = shape.elem_count();
-        let values: Vec<f64> = match *self {
-            Init::Const(v) => vec![v; n],
-            Init::Uniform { lo, hi } => (0..n).map(|_| rng.uniform_in(lo, hi)).collect(),
-            Init::Normal { mean, std } => (0..n).map(|_| mean + std * rng.normal()).collect(),
-            Init::Orthogonal { gain } => orthogonal(shape, gain, rng)?,
+        // A size from a configuration: checked, and allocated fallibly.
+        let n = crate::memory::elements("Init", shape.dims())?;
+        let draw: Box<dyn FnMut() -> f64 + '_> = match *self {
+            Init::Const(v) => Box::new(move || v),
+            Init::Uniform { lo, hi } => Box::new(move || rng.uniform_in(lo, hi)),
+            Init::Normal { mean, std } => Box::new(move || mean + std * rng.normal()),
+            Init::Orthogonal { gain } => {
+                let values = orthogonal(shape, gain, rng)?;
+                return Ok(Tensor::from_vec(values, shape, &Device::Cpu)?
+                    .to_dtype(dtype)?
+                    .to_device(device)?);
+            }
             // Xavier and Kaiming resolve to a uniform or normal of their fan.
             fan_based => {
                 let resolved = Init::from_hint(fan_based.to_hint(shape)?, shape);
                 return resolved.sample(shape, dtype, device, rng);
             }
         };
-        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?
-            .to_dtype(dtype)?
-            .to_device(device)?)
+        let t = match dtype {
+            // Drawn in f64 and rounded, as `to_dtype` would, without the copy.
+            DType::F32 => Tensor::from_vec(fill(n, draw, |v| v as f32)?, shape, &Device::Cpu)?,
+            _ => Tensor::from_vec(fill(n, draw, |v| v)?, shape, &Device::Cpu)?.to_dtype(dtype)?,
+        };
+        Ok(t.to_device(device)?)
     }
+}
+
+/// `n` draws, converted, in a vector allocated fallibly.
+fn fill<T>(n: usize, mut draw: impl FnMut() -> f64, to: impl Fn(f64) -> T) -> Result<Vec<T>> {
+    let mut v = crate::memory::with_capacity("Init", n)?;
+    v.extend((0..n).map(|_| to(draw())));
+    Ok(v)
 }
 
 /// PyTorch's `_calculate_fan_in_and_fan_out`: for `[out, in, k...]`,
@@ -184,9 +200,12 @@ fn orthogonal(shape: &Shape, gain: f64, rng: &mut Rng) -> Result<Vec<f64>> {
     let cols = shape.elem_count() / rows;
     // Orthonormalise the columns of a tall [n, m] matrix (n >= m).
     let (n, m) = (rows.max(cols), rows.min(cols));
-    let mut q: Vec<Vec<f64>> = (0..m)
-        .map(|_| (0..n).map(|_| rng.normal()).collect())
-        .collect();
+    let mut q: Vec<Vec<f64>> = crate::memory::with_capacity("Init", m)?;
+    for _ in 0..m {
+        let mut column = crate::memory::with_capacity("Init", n)?;
+        column.extend((0..n).map(|_| rng.normal()));
+        q.push(column);
+    }
     for j in 0..m {
         let (done, rest) = q.split_at_mut(j);
         let qj = &mut rest[0];
@@ -198,7 +217,7 @@ fn orthogonal(shape: &Shape, gain: f64, rng: &mut Rng) -> Result<Vec<f64>> {
         qj.iter_mut().for_each(|v| *v /= norm);
     }
     // q[j][k] is entry (k, j) of the tall matrix; transpose back when rows < cols.
-    let mut out = vec![0.0; rows * cols];
+    let mut out = crate::memory::filled("Init", rows * cols, 0.0)?;
     for r in 0..rows {
         for c in 0..cols {
             out[r * cols + c] = gain * if rows >= cols { q[c][r] } else { q[r][c] };

@@ -18,6 +18,8 @@
 //!   Xavier/Glorot, Kaiming, orthogonal).
 //! - [`fs`]: files written atomically and flushed (parameters,
 //!   checkpoints, tokenizers and logs all go through it).
+//! - [`memory`]: sizes from files and options checked for overflow and
+//!   allocated fallibly (an error, never an abort).
 //! - [`best_device`]: CUDA, Metal or CPU.
 //! - [`set_flush_denormals`]: subnormal floats flushed to zero inside
 //!   seq's kernels (on by default), so long recurrent chains do not crawl;
@@ -47,6 +49,7 @@ pub mod init;
 mod layer_norm;
 mod layer_norm_op;
 mod linear;
+pub mod memory;
 mod module;
 mod params;
 mod pointwise;

@@ -326,9 +326,9 @@ impl SimpleBackend for Params {
             .rng
             .lock()
             .map_err(|_| candle_core::Error::msg(poisoned().to_string()))?;
-        let t = init
-            .sample(&shape, dtype, dev, &mut rng)
-            .map_err(candle_core::Error::wrap)?;
+        let t = init.sample(&shape, dtype, dev, &mut rng).map_err(|e| {
+            candle_core::Error::msg(format!("parameter {name} of shape {:?}: {e}", shape.dims()))
+        })?;
         let var = Var::from_tensor(&t)?;
         let tensor = var.as_tensor().clone();
         vars.insert(name.to_string(), var);

@@ -230,7 +230,8 @@ pub fn pretrained_embeddings(
         Unknown::Random { seed, .. } => Some(Rng::new(seed)),
         Unknown::Zero => None,
     };
-    let mut weights = Vec::with_capacity(n * dim);
+    let size = seq_core::memory::elements("pretrained_embeddings", &[n, dim])?;
+    let mut weights = seq_core::memory::with_capacity("pretrained_embeddings", size)?;
     let mut found = 0;
     for id in 0..n as u32 {
         let token = tokenizer.id_to_token(id).unwrap_or_default();

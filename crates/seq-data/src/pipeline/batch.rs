@@ -64,7 +64,7 @@ impl Batcher {
             r.shuffle(&mut idx);
         }
         if c.bucket > 0 {
-            for pool in idx.chunks_mut(c.bucket * c.batch_size) {
+            for pool in idx.chunks_mut(c.bucket.saturating_mul(c.batch_size)) {
                 pool.sort_by_key(|&i| lengths[i]);
             }
         }
@@ -90,7 +90,9 @@ impl Batcher {
         if self.config.prefetch == 0 {
             return Box::new(plan.into_iter().map(move |b| make(&b)));
         }
-        let (tx, rx) = mpsc::sync_channel(self.config.prefetch);
+        // The channel's buffer is allocated up front: never more slots than
+        // there are batches, whatever `prefetch` says.
+        let (tx, rx) = mpsc::sync_channel(self.config.prefetch.min(plan.len()));
         thread::spawn(move || {
             for b in plan {
                 if tx.send(make(&b)).is_err() {

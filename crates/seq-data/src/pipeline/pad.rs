@@ -2,7 +2,7 @@
 //! `pad_sequences`.
 
 use candle_core::{Device, Tensor};
-use seq_core::Seq;
+use seq_core::{memory, Seq};
 
 use crate::Result;
 
@@ -40,16 +40,18 @@ impl Padded {
 
 /// Pads (with `value`) or truncates every sequence to `max_len` (the longest
 /// when `None`), padding on `padding`'s side and cutting on `truncating`'s.
+/// A `max_len` whose batch cannot be allocated is an error, not an abort.
 pub fn pad_sequences(
     seqs: &[&[u32]],
     max_len: Option<usize>,
     padding: Side,
     truncating: Side,
     value: u32,
-) -> Padded {
+) -> seq_core::Result<Padded> {
     let time = max_len.unwrap_or_else(|| seqs.iter().map(|s| s.len()).max().unwrap_or(0));
-    let mut ids = Vec::with_capacity(seqs.len() * time);
-    let mut mask = Vec::with_capacity(seqs.len() * time);
+    let n = memory::elements("pad_sequences", &[seqs.len(), time])?;
+    let mut ids = memory::with_capacity("pad_sequences", n)?;
+    let mut mask = memory::with_capacity("pad_sequences", n)?;
     for s in seqs {
         let kept = if s.len() <= time {
             *s
@@ -75,12 +77,12 @@ pub fn pad_sequences(
                 .chain(std::iter::repeat_n(0, after)),
         );
     }
-    Padded {
+    Ok(Padded {
         ids,
         mask,
         batch: seqs.len(),
         time,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -91,12 +93,12 @@ mod tests {
     fn keras_pad_sequences_semantics() {
         let a: &[u32] = &[1, 2, 3];
         let b: &[u32] = &[4];
-        let p = pad_sequences(&[a, b], Some(2), Side::Pre, Side::Pre, 0);
+        let p = pad_sequences(&[a, b], Some(2), Side::Pre, Side::Pre, 0).unwrap();
         assert_eq!(p.ids, vec![2, 3, 0, 4]);
         assert_eq!(p.mask, vec![1, 1, 0, 1]);
-        let p = pad_sequences(&[a, b], None, Side::Post, Side::Post, 9);
+        let p = pad_sequences(&[a, b], None, Side::Post, Side::Post, 9).unwrap();
         assert_eq!((p.ids, p.time), (vec![1, 2, 3, 4, 9, 9], 3));
-        let p = pad_sequences(&[a], Some(2), Side::Post, Side::Post, 0);
+        let p = pad_sequences(&[a], Some(2), Side::Post, Side::Post, 0).unwrap();
         assert_eq!(p.ids, vec![1, 2]);
     }
 }

@@ -29,12 +29,21 @@ impl Windows {
                 "window sizes must be positive, got {self:?}"
             )));
         }
-        let span = ((self.sequence_length - 1) * self.sampling_rate).max(self.target_offset);
+        // Sizes from options: a span that overflows is one no series holds.
+        let span = (self.sequence_length - 1)
+            .checked_mul(self.sampling_rate)
+            .map(|s| s.max(self.target_offset))
+            .ok_or_else(|| {
+                Error::Config(format!("windows of {self:?} span more rows than can exist"))
+            })?;
         let mut out = Vec::new();
         let mut s = rows.start;
-        while s + span < rows.end {
+        while s.checked_add(span).is_some_and(|end| end < rows.end) {
             out.push(s);
-            s += self.sequence_stride;
+            let Some(next) = s.checked_add(self.sequence_stride) else {
+                break;
+            };
+            s = next;
         }
         Ok(out)
     }
