@@ -4,6 +4,7 @@
 //!
 //! Part of the plain `cargo test` (and so of `cargo xtask check`).
 
+mod empty;
 mod float_mode;
 mod sizes;
 mod threads;

@@ -172,3 +172,17 @@ pub(crate) fn neg_large(dtype: DType) -> f64 {
         _ => -1.0e30,
     }
 }
+
+/// Attention needs at least one step on each side: `x` `[batch, time, ..]`
+/// with `time == 0` is an error naming `layer` and `what`.
+pub(crate) fn at_least_one_step(layer: &str, what: &str, x: &Tensor) -> Result<()> {
+    match x.dims().get(1) {
+        Some(0) => Err(Error::shape(
+            layer,
+            what,
+            "[batch, time >= 1, features]",
+            x.dims(),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use seq_core::{Dropout, Engine, Error, Init, Linear, LinearConfig, Mode, Result};
 
+use crate::mask::at_least_one_step;
 use crate::sdpa::{
     attention_merged, merge_heads, scaled_dot_product_attention, self_attention_packed,
 };
@@ -210,6 +211,8 @@ impl MultiHeadAttention {
         need_weights: NeedWeights,
         mode: Mode,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        at_least_one_step("MultiHeadAttention", "query", query)?;
+        at_least_one_step("MultiHeadAttention", "key", key)?;
         let masks = AttnMasks::none()
             .with_key_padding(key_padding_mask)
             .with_attn(attn_mask);

@@ -198,6 +198,7 @@ pub struct GlobalMaxPool1d;
 
 impl Module for GlobalMaxPool1d {
     fn forward(&self, xs: &Seq, _mode: Mode) -> Result<Seq> {
+        at_least_one_step("GlobalMaxPool1d", xs)?;
         Seq::new(pool::max_over_time(xs.values(), xs.mask())?.unsqueeze(1)?)
     }
 }
@@ -208,6 +209,7 @@ pub struct GlobalAvgPool1d;
 
 impl Module for GlobalAvgPool1d {
     fn forward(&self, xs: &Seq, _mode: Mode) -> Result<Seq> {
+        at_least_one_step("GlobalAvgPool1d", xs)?;
         Seq::new(pool::mean_over_time(xs.values(), xs.mask())?.unsqueeze(1)?)
     }
 }
@@ -233,5 +235,18 @@ impl fmt::Display for GlobalMaxPool1d {
 impl fmt::Display for GlobalAvgPool1d {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "GlobalAvgPool1d")
+    }
+}
+
+/// A global pool of zero steps has no value: an error naming `layer`.
+fn at_least_one_step(layer: &str, xs: &Seq) -> Result<()> {
+    match xs.time() {
+        0 => Err(seq_core::Error::shape(
+            layer,
+            "input",
+            "[batch, time >= 1, features]",
+            xs.values().dims(),
+        )),
+        _ => Ok(()),
     }
 }

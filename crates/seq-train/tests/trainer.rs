@@ -393,3 +393,23 @@ fn a_failed_resume_leaves_the_model_and_the_trainer_as_they_were() {
         assert_eq!(other.history().epochs.len(), 3, "{what}");
     }
 }
+
+#[test]
+fn a_non_finite_validation_loss_stops_training_before_its_checkpoint() {
+    let dir = temp_dir("nan-val");
+    let path = dir.join("ck.safetensors");
+    let (p, m) = model(1, 0.0);
+    let mut cfg = TrainerConfig::new(3);
+    (cfg.quiet, cfg.checkpoint) = (true, Some(path.clone()));
+    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    let mut val = data(2, 1);
+    val[0].1 = (&val[0].1 * f64::NAN).unwrap(); // NaN targets
+    let err = t.fit(&m, &data(1, 2), Some(&val)).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { step: 2, .. }), "{err}");
+    assert!(err.to_string().contains("validation loss"), "{err}");
+    assert!(
+        !path.exists(),
+        "no checkpoint of the epoch whose validation failed"
+    );
+}

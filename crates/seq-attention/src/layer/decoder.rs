@@ -126,6 +126,8 @@ impl TransformerDecoderLayer {
         need: NeedWeights,
         mode: Mode,
     ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+        crate::mask::at_least_one_step("TransformerDecoderLayer", "target", x)?;
+        crate::mask::at_least_one_step("TransformerDecoderLayer", "memory", memory)?;
         let nf = self.config.norm_first;
         let (mut sw, mut cw) = (None, None);
         let x = residual(x, &self.norm1, nf, |h| {

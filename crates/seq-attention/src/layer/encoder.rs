@@ -85,6 +85,7 @@ impl TransformerEncoderLayer {
         need: NeedWeights,
         mode: Mode,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        crate::mask::at_least_one_step("TransformerEncoderLayer", "input", x)?;
         let mut weights = None;
         let x = residual(x, &self.norm1, self.config.norm_first, |h| {
             let (y, w) =

@@ -141,6 +141,9 @@ struct Block<'a, T> {
 impl<T: Real> Job for Block<'_, T> {
     #[inline(always)]
     fn run(self) {
+        if self.d.batch == 0 {
+            return; // an empty batch: its gradients stay zero
+        }
         let Block {
             d,
             aux,

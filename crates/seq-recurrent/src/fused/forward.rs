@@ -63,6 +63,9 @@ struct Block<'a, T> {
 impl<T: Real> Job for Block<'_, T> {
     #[inline(always)]
     fn run(self) {
+        if self.d.batch == 0 {
+            return; // an empty batch: nothing to compute
+        }
         let Block {
             d,
             x,

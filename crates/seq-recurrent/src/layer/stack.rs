@@ -65,11 +65,11 @@ impl<C: Cell> Stack<C> {
     pub fn forward(&self, xs: &Seq, initial: Option<&State>, mode: Mode) -> Result<(Seq, State)> {
         xs.expect_features(self.name, self.config.input_size)?;
         let (batch, time) = (xs.batch(), xs.time());
-        if time == 0 {
+        if time == 0 || batch == 0 {
             return Err(Error::shape(
                 self.name,
                 "input",
-                "at least one time step",
+                "at least one sequence of at least one time step",
                 xs.values().dims(),
             ));
         }
