@@ -204,7 +204,13 @@ fn run(args: Args) -> Result<(), Error> {
         missing: Missing::Interpolate,
         ..SeriesOptions::default()
     };
-    let raw = read_series(&args.data, &options)?;
+    let raw = read_series(&args.data, &options).map_err(|e| {
+        format!(
+            "--station {} --data {}: {e}",
+            args.station,
+            args.data.display()
+        )
+    })?;
     println!(
         "{}: {} hours at {}, {} missing values filled, {} gaps ({} hours) filled on the hourly grid",
         args.data.display(),

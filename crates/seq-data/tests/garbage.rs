@@ -227,3 +227,25 @@ fn decode_refuses_ids_outside_the_vocabulary() {
     assert!(tk.decode(&[n - 1]).is_ok());
     refused(tk.decode(&[4, n]), &[&format!("id {n}"), "vocabulary"]);
 }
+
+#[test]
+fn a_header_without_rows_and_a_filter_nothing_passes_are_errors() {
+    let p = temp("header.tsv", b"label\ttext\n");
+    refused(
+        read_labelled_table(&p, b'\t', "text", "label"),
+        &["header.tsv:1", "no rows"],
+    );
+    let p = temp(
+        "stations.csv",
+        b"t,origin,x\n2013-01-01,EWR,1\n2013-01-02,JFK,2\n",
+    );
+    let options = SeriesOptions {
+        time_column: "t".into(),
+        filter: Some(("origin".into(), "NOPE".into())),
+        ..Default::default()
+    };
+    refused(
+        read_series(&p, &options),
+        &["stations.csv", "\"NOPE\"", "\"EWR\", \"JFK\""],
+    );
+}

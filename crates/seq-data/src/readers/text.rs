@@ -127,7 +127,8 @@ impl Table {
         })
     }
 
-    /// Every record with its line; each has as many fields as the header.
+    /// Every record with its line; each has as many fields as the header,
+    /// and there is at least one (a header alone is an error).
     pub fn rows(&mut self) -> Result<Vec<(usize, csv::StringRecord)>> {
         let mut out = Vec::new();
         for record in self.reader.records() {
@@ -146,6 +147,9 @@ impl Table {
                 ));
             }
             out.push((line, record));
+        }
+        if out.is_empty() {
+            return Err(Error::parse(&self.path, 1, None, "a header and no rows"));
         }
         Ok(out)
     }

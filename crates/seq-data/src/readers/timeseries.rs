@@ -164,9 +164,15 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut lines = Vec::new();
     let mut report = SeriesReport::default();
+    // Values of the filter's column met, for the error when none matches.
+    let mut seen: Vec<String> = Vec::new();
     for (line, record) in table.rows()? {
         if let Some((c, v)) = &filter {
             if record.get(*c) != Some(v.as_str()) {
+                let other = format!("{:?}", &record[*c]);
+                if seen.len() < 10 && !seen.contains(&other) {
+                    seen.push(other);
+                }
                 continue;
             }
         }
@@ -216,14 +222,11 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
         lines.push(line);
     }
     if rows.is_empty() {
+        let (c, v) = options.filter.as_ref().map_or(("", ""), |(c, v)| (c, v));
         return Err(Error::Config(format!(
-            "{}: no rows{}",
+            "{}: no row has {c} = {v:?}; the column holds {}",
             path.display(),
-            if filter.is_some() {
-                " pass the filter"
-            } else {
-                ""
-            }
+            seen.join(", ")
         )));
     }
     match options.missing {
