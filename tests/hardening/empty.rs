@@ -72,7 +72,7 @@ fn empty_batches_and_zero_length_sequences_never_panic() {
     let (maxp, avgp) = (MaxPool1d::new(pool).unwrap(), AvgPool1d::new(pool).unwrap());
     let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(F, 2), vb.pp("mha")).unwrap();
     let layer = TransformerLayerConfig::new(F, 2).with_feedforward(16);
-    let enc = TransformerEncoderLayer::new(layer.clone(), vb.pp("enc")).unwrap();
+    let enc = TransformerEncoderLayer::new(layer, vb.pp("enc")).unwrap();
     let dec = TransformerDecoderLayer::new(layer, vb.pp("dec")).unwrap();
 
     type Case<'a> = (&'a str, Box<dyn Fn(&Tensor) -> Result<Tensor> + 'a>);

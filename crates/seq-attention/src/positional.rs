@@ -6,12 +6,14 @@ use std::fmt;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use seq_core::{Error, Init, Mode, Module, Result, Seq};
+use seq_core::{memory, Error, Init, Mode, Module, Result, Seq};
 
 /// The table `[max_len, d]` of Vaswani et al. (2017):
 /// `PE[pos, 2i] = sin(pos / 10000^(2i/d))`, `PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`.
-fn sinusoid_table(max_len: usize, d: usize) -> Vec<f64> {
-    let mut table = vec![0.0; max_len * d];
+fn sinusoid_table(max_len: usize, d: usize) -> Result<Vec<f64>> {
+    // Sizes from a configuration: checked, allocated fallibly.
+    let n = memory::elements("SinusoidalEncoding", &[max_len, d])?;
+    let mut table = memory::filled("SinusoidalEncoding", n, 0.0)?;
     for pos in 0..max_len {
         for i in (0..d).step_by(2) {
             let angle = pos as f64 / 10000f64.powf(i as f64 / d as f64);
@@ -21,7 +23,7 @@ fn sinusoid_table(max_len: usize, d: usize) -> Vec<f64> {
             }
         }
     }
-    table
+    Ok(table)
 }
 
 fn check_len(layer: &str, t: usize, offset: usize, max_len: usize) -> Result<()> {
@@ -49,7 +51,7 @@ impl SinusoidalEncoding {
     /// The table for positions `0..max_len` of width `d`.
     pub fn new(max_len: usize, d: usize, dtype: DType, device: &Device) -> Result<Self> {
         let table =
-            Tensor::from_vec(sinusoid_table(max_len, d), (max_len, d), device)?.to_dtype(dtype)?;
+            Tensor::from_vec(sinusoid_table(max_len, d)?, (max_len, d), device)?.to_dtype(dtype)?;
         Ok(SinusoidalEncoding { table, max_len })
     }
 
@@ -126,7 +128,8 @@ impl Rotary {
             ));
         }
         let half = d / 2;
-        let mut angles = vec![0.0; max_len * d];
+        let n = memory::elements("Rotary", &[max_len, d])?;
+        let mut angles = memory::filled("Rotary", n, 0.0)?;
         for pos in 0..max_len {
             for i in 0..half {
                 let a = pos as f64 * 10000f64.powf(-2.0 * i as f64 / d as f64);
@@ -185,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_sinusoid_table_is_the_paper_s() {
-        let t = sinusoid_table(50, 6);
+        let t = sinusoid_table(50, 6).unwrap();
         // PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(...)
         let (pos, i) = (7.0f64, 2.0f64);
         assert!((t[7 * 6 + 2] - (pos / 10000f64.powf(i / 6.0)).sin()).abs() < 1e-15);
