@@ -49,7 +49,10 @@ fn masks_that_do_not_fit_and_empty_sequences_are_refused() {
         "{err}"
     );
     let err = run(None, None, &zeros(&[2, 0, 8]), &kv);
-    assert!(err.contains("at least one step"), "{err}");
+    assert_eq!(
+        err,
+        "MultiHeadAttention expected query [batch, time >= 1, features], got [2, 0, 8]"
+    );
     let err = run(None, None, &zeros(&[2, 3, 6]), &kv);
     assert_eq!(
         err,
