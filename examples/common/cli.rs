@@ -38,6 +38,15 @@ impl Cli {
         Ok(self.optional(key)?.unwrap_or(default))
     }
 
+    /// The value of `key` (`default` when not given), which must be at
+    /// least 1: a size or a count. Zero is an error naming the option.
+    pub fn positive(&mut self, key: &str, default: usize) -> Result<usize, String> {
+        match self.get(key, default)? {
+            0 => Err(format!("{key} must be at least 1, got 0")),
+            n => Ok(n),
+        }
+    }
+
     /// The value of `key`, if given.
     pub fn optional<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, String>
     where

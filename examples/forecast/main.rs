@@ -71,7 +71,7 @@ fn parse_args() -> Result<Args, String> {
         station: cli.get("--station", "EWR".into())?,
         model: cli.get("--model", "gru".into())?,
         epochs: cli.get("--epochs", 12)?,
-        hidden: cli.get("--hidden", 32usize)?.max(1),
+        hidden: cli.positive("--hidden", 32)?,
         lr: cli.get("--lr", 3e-3)?,
         seed: cli.get("--seed", 0)?,
         out: cli.optional("--out")?,

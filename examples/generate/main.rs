@@ -59,7 +59,7 @@ fn parse_args() -> Result<Args, String> {
     let args = Args {
         text: cli.get("--text", "data/hamlet.txt".into())?,
         epochs: cli.get("--epochs", 15)?,
-        hidden: cli.get("--hidden", 256usize)?.max(1),
+        hidden: cli.positive("--hidden", 256)?,
         length: cli.get("--length", 300)?,
         prompt: cli.get("--prompt", "HAMLET.".to_string())?,
         seed: cli.get("--seed", 0)?,
