@@ -12,6 +12,7 @@ use super::encoder::{EncoderConfig, TextEncoder};
 
 /// Token ids `[batch, time]` (padded after the text), classes `[batch]`
 /// (u32), and which of the texts these are.
+#[derive(Clone)]
 pub struct TextBatch {
     pub ids: Tensor,
     pub labels: Tensor,

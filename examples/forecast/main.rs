@@ -86,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
 
 /// Past hours `[batch, 120, columns]` and the normalised temperature 24
 /// hours after the last of them `[batch, 1]`.
+#[derive(Clone)]
 struct Batch {
     x: Tensor,
     y: Tensor,

@@ -74,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Characters `[batch, 100]` and the next character of each `[batch, 100]`.
+#[derive(Clone)]
 struct Batch {
     input: Tensor,
     target: Tensor,

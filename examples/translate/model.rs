@@ -58,6 +58,7 @@ pub struct Sizes {
 
 /// Source ids `[batch, S]`, decoder inputs `[batch, T]` (`[BOS]` then the
 /// target) and outputs `[batch, T]` (the target then `[EOS]`), 0 = padding.
+#[derive(Clone)]
 pub struct PairBatch {
     pub src: Tensor,
     pub tgt_in: Tensor,

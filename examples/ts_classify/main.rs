@@ -87,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Series `[batch, time, dims]` with their mask, and class ids `[batch]`.
+#[derive(Clone)]
 struct Batch {
     xs: Seq,
     y: Tensor,

@@ -29,6 +29,20 @@ pub struct TrainerState {
     pub bad_epochs: usize,
     /// Per metric, its value after each epoch.
     pub history: Vec<(String, Vec<f64>)>,
+    /// Batches of the current epoch already trained on (a checkpoint
+    /// taken mid-epoch; 0 at an epoch's end).
+    pub batch: u64,
+    /// The current epoch's training loss so far, summed over its examples.
+    pub epoch_loss_sum: f64,
+    /// Examples of the current epoch so far.
+    pub epoch_examples: u64,
+}
+
+impl TrainerState {
+    /// The current epoch's mean training loss so far.
+    pub fn epoch_loss(&self) -> f64 {
+        self.epoch_loss_sum / self.epoch_examples.max(1) as f64
+    }
 }
 
 /// A checkpoint written to its temporary file and flushed but not yet
@@ -83,6 +97,15 @@ pub fn stage(
     if let Some(b) = state.best {
         t.insert("trainer/best".into(), scalar(b)?);
     }
+    t.insert("trainer/batch".into(), scalar(state.batch as f64)?);
+    t.insert(
+        "trainer/epoch_loss_sum".into(),
+        scalar(state.epoch_loss_sum)?,
+    );
+    t.insert(
+        "trainer/epoch_examples".into(),
+        scalar(state.epoch_examples as f64)?,
+    );
     for (name, values) in &state.history {
         t.insert(
             format!("history/{name}"),
@@ -216,9 +239,23 @@ impl Checkpoint {
             true => Some(value("best")?).filter(|b| !b.is_nan()),
             false => None,
         };
+        // Checkpoints written at an epoch's end before these existed lack them.
+        let optional_count = |k: &str| match self.tensors.contains_key(&format!("trainer/{k}")) {
+            true => count(k),
+            false => Ok(0),
+        };
+        let epoch_loss_sum = match self.tensors.contains_key("trainer/epoch_loss_sum") {
+            true => Some(value("epoch_loss_sum")?)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| self.bad("trainer/epoch_loss_sum is not finite".into()))?,
+            false => 0.0,
+        };
         Ok(TrainerState {
             epoch,
             step: count("step")?,
+            batch: optional_count("batch")?,
+            epoch_loss_sum,
+            epoch_examples: optional_count("epoch_examples")?,
             seed: seed.flatten_all()?.to_vec1::<i64>()?[0] as u64,
             best,
             bad_epochs: usize::try_from(count("bad_epochs")?)

@@ -3,7 +3,11 @@
 //!
 //! - [`Trainer`] (`fit`, `evaluate`, `predict`, hooks per step and per epoch)
 //!   over a [`Task`]: seeded batch order and dropout, so runs repeat and a
-//!   resumed run continues the exact trajectory.
+//!   resumed run (from an epoch's end or mid-epoch) continues the exact
+//!   trajectory; gradient accumulation.
+//! - [`data`]: the [`DataSource`] `fit` pulls batches from (in-memory
+//!   batches, [`Planned`] batches made anew every epoch, streams), made on
+//!   background threads ([`Loader`]) while the model trains.
 //! - [`loss`]: cross-entropy from logits (ignore index, label smoothing),
 //!   binary cross-entropy from logits, MSE, MAE, Huber.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop with weight
@@ -19,6 +23,7 @@
 
 pub mod checkpoint;
 pub mod clip;
+pub mod data;
 mod early_stopping;
 mod error;
 mod history;
@@ -29,6 +34,7 @@ pub mod optim;
 mod schedule;
 mod trainer;
 
+pub use data::{DataSource, Loader, Planned};
 pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
 pub use history::{History, Record};

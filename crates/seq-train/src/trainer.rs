@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Tensor};
-use seq_core::{Mode, Params, Rng};
+use seq_core::{Mode, Params};
+
+use candle_core::backprop::GradStore;
 
 use crate::checkpoint::{self, Checkpoint, TrainerState};
+use crate::data::{DataSource, Loader};
 use crate::{clip, log, EarlyStopping, Error, History, Optimizer, Record, Result, Schedule};
 
 /// What a model is trained on: the loss of a batch, and optionally metrics
@@ -47,6 +50,14 @@ pub struct TrainerConfig {
     pub log_dir: Option<PathBuf>,
     /// No progress bar and no per-epoch line.
     pub quiet: bool,
+    /// Threads and prefetch of the batches (default: one worker, two ahead).
+    pub loader: Loader,
+    /// Batches whose gradients make one optimiser step (default 1): `k`
+    /// micro-batches step as one batch `k` times larger would.
+    pub accumulate: usize,
+    /// Also write the checkpoint every this many steps (default: only at
+    /// the end of each epoch); a run resumed from one continues mid-epoch.
+    pub checkpoint_every: Option<u64>,
 }
 
 impl TrainerConfig {
@@ -62,6 +73,9 @@ impl TrainerConfig {
             checkpoint: None,
             log_dir: None,
             quiet: false,
+            loader: Loader::default(),
+            accumulate: 1,
+            checkpoint_every: None,
         }
     }
 }
@@ -114,6 +128,9 @@ impl<O: Optimizer> Trainer<O> {
             best: None,
             bad_epochs: 0,
             history: Vec::new(),
+            batch: 0,
+            epoch_loss_sum: 0.0,
+            epoch_examples: 0,
         };
         Trainer {
             base_lr: optimizer.learning_rate(),
@@ -206,35 +223,59 @@ impl<O: Optimizer> Trainer<O> {
         data.iter().map(|b| Ok(f(b, Mode::Eval)?)).collect()
     }
 
-    /// Trains on `train` (batches, shuffled each epoch with the seed) for the
-    /// configured epochs, evaluating on `val` after each.
-    pub fn fit<B, T: Task<B>>(
-        &mut self,
-        task: &T,
-        train: &[B],
-        val: Option<&[B]>,
-    ) -> Result<History> {
-        if train.is_empty() {
+    /// Trains on `train` for the configured epochs, evaluating on `val`
+    /// after each.
+    ///
+    /// `train` is any [`DataSource`]: in-memory batches (`&[B]`, `&Vec<B>`,
+    /// the same batches each epoch in a seeded order), a [`Planned`]
+    /// source (new batches every epoch) or a stream. Batches are made on
+    /// [`TrainerConfig::loader`]'s threads while the model trains; the time
+    /// spent waiting for them is the epoch's `data_wait_s`. With
+    /// [`TrainerConfig::accumulate`] `k`, each optimiser step sums the
+    /// gradients of `k` batches.
+    ///
+    /// [`Planned`]: crate::data::Planned
+    pub fn fit<B, T, S>(&mut self, task: &T, train: &S, val: Option<&[B]>) -> Result<History>
+    where
+        T: Task<B>,
+        S: DataSource<Batch = B> + ?Sized,
+    {
+        if train.len_hint() == Some(0) {
             return Err(Error::Config("fit: no training batches".into()));
+        }
+        if self.config.accumulate == 0 {
+            return Err(Error::Config("fit: accumulate must be at least 1".into()));
         }
         let vars = self.params.named_vars();
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;
             let start = Instant::now();
-            let mut order: Vec<usize> = (0..train.len()).collect();
-            Rng::new(self.state.seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407))
-                .shuffle(&mut order);
-            let bar = log::progress(order.len(), epoch + 1, self.config.quiet);
-            let (mut total, mut seen) = (0.0, 0usize);
-            for &i in &order {
-                let (loss, size) = self.train_step(task, &train[i], &vars, epoch)?;
-                total += loss * size as f64;
-                seen += size;
-                bar.set_message(format!("loss {:.4}", total / seen as f64));
-                bar.inc(1);
+            let bar = log::progress(train.len_hint().unwrap_or(0), epoch + 1, self.config.quiet);
+            let skip = self.state.batch as usize;
+            bar.inc(skip as u64);
+            let mut micro: Vec<B> = Vec::with_capacity(self.config.accumulate);
+            let loader = self.config.loader;
+            let wait = loader.run(train, (epoch, self.state.seed, skip), |batch| {
+                micro.push(batch);
+                if micro.len() == self.config.accumulate {
+                    self.train_step(task, &std::mem::take(&mut micro), &vars, epoch)?;
+                    bar.set_message(format!("loss {:.4}", self.state.epoch_loss()));
+                    bar.inc(self.config.accumulate as u64);
+                }
+                Ok(())
+            })?;
+            if !micro.is_empty() {
+                // The epoch's last, shorter group of batches.
+                self.train_step(task, &micro, &vars, epoch)?;
             }
             bar.finish_and_clear();
-            let mut record = vec![("train_loss".to_string(), total / seen.max(1) as f64)];
+            if self.state.batch == 0 {
+                return Err(Error::Config(format!(
+                    "fit: epoch {} had no training batches",
+                    epoch + 1
+                )));
+            }
+            let mut record = vec![("train_loss".to_string(), self.state.epoch_loss())];
             if let Some(val) = val {
                 for (k, v) in self.evaluate(task, val)? {
                     if k == "loss" && !v.is_finite() {
@@ -250,6 +291,7 @@ impl<O: Optimizer> Trainer<O> {
                 }
             }
             record.push(("lr".into(), self.optimizer.learning_rate()));
+            record.push(("data_wait_s".into(), wait.as_secs_f64()));
             record.push(("seconds".into(), start.elapsed().as_secs_f64()));
             let stop = self.end_epoch(record)?;
             if stop {
@@ -266,26 +308,56 @@ impl<O: Optimizer> Trainer<O> {
         Ok(self.history.clone())
     }
 
-    /// One optimiser step on one batch: `(loss, batch size)`.
+    /// One optimiser step on the gradients of `batches` (one, or the
+    /// micro-batches of an accumulated step), each weighted by its size, so
+    /// that `k` batches of `n` step as one batch of `k * n` would.
     fn train_step<B, T: Task<B>>(
         &mut self,
         task: &T,
-        batch: &B,
+        batches: &[B],
         vars: &[(String, candle_core::Var)],
         epoch: usize,
-    ) -> Result<(f64, usize)> {
+    ) -> Result<()> {
         let step = self.state.step;
         seq_core::rng::set_step(step);
-        let loss = task.loss(batch, Mode::Train)?;
-        let value = scalar(&loss)?;
-        if !value.is_finite() {
-            return Err(Error::NonFinite {
-                step,
-                what: "loss".into(),
-                value,
+        let sizes: Vec<usize> = batches.iter().map(|b| task.size(b)).collect();
+        let total: usize = sizes.iter().sum();
+        let (mut grads, mut loss_sum) = (None::<GradStore>, 0.0);
+        for (batch, &size) in batches.iter().zip(&sizes) {
+            let loss = task.loss(batch, Mode::Train)?;
+            let value = scalar(&loss)?;
+            if !value.is_finite() {
+                return Err(Error::NonFinite {
+                    step,
+                    what: "loss".into(),
+                    value,
+                });
+            }
+            loss_sum += value * size as f64;
+            let weight = size as f64 / total.max(1) as f64;
+            let g = match batches.len() {
+                1 => loss.backward()?,
+                _ => (loss * weight)?.backward()?,
+            };
+            grads = Some(match grads {
+                None => g,
+                Some(mut sum) => {
+                    for (_, v) in vars {
+                        if let Some(gv) = g.get(v.as_tensor()) {
+                            let added = match sum.get(v.as_tensor()) {
+                                Some(prev) => (prev + gv)?,
+                                None => gv.clone(),
+                            };
+                            sum.insert(v.as_tensor(), added);
+                        }
+                    }
+                    sum
+                }
             });
         }
-        let mut grads = loss.backward()?;
+        let Some(mut grads) = grads else {
+            return Ok(());
+        };
         for (name, v) in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
                 let s = scalar(&g.abs()?.sum_all()?)?;
@@ -314,15 +386,38 @@ impl<O: Optimizer> Trainer<O> {
         self.optimizer.set_learning_rate(lr);
         self.optimizer.step(&grads)?;
         self.state.step += 1;
+        self.state.batch += batches.len() as u64;
+        self.state.epoch_loss_sum += loss_sum;
+        self.state.epoch_examples += total as u64;
         let event = StepEvent {
             step,
             epoch,
-            loss: value,
+            loss: loss_sum / total.max(1) as f64,
             lr,
             grad_norm,
         };
         self.on_step.iter_mut().for_each(|h| h(&event));
-        Ok((value, task.size(batch)))
+        if let Some(every) = self.config.checkpoint_every {
+            if self.state.step % every.max(1) == 0 {
+                self.write_checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the checkpoint, if one is configured.
+    fn write_checkpoint(&self) -> Result<()> {
+        if let Some(path) = &self.config.checkpoint {
+            checkpoint::stage(
+                path,
+                &self.params,
+                self.optimizer.state()?,
+                &self.state,
+                self.best_weights.as_deref(),
+            )?
+            .commit()?;
+        }
+        Ok(())
     }
 
     /// Records the epoch, updates early stopping, writes the checkpoint and
@@ -332,11 +427,12 @@ impl<O: Optimizer> Trainer<O> {
         if !self.config.quiet {
             let parts: Vec<String> = record
                 .iter()
-                .filter(|(k, _)| k != "seconds" && k != "lr")
+                .filter(|(k, _)| !matches!(k.as_str(), "seconds" | "lr" | "data_wait_s"))
                 .map(|(k, v)| format!("{k} {v:.4}"))
                 .collect();
+            let wait = record.metric("data_wait_s").unwrap_or(0.0);
             println!(
-                "epoch {}/{}: {}",
+                "epoch {}/{}: {}  (waited {wait:.2} s for data)",
                 epoch + 1,
                 self.config.epochs,
                 parts.join("  ")
@@ -368,17 +464,13 @@ impl<O: Optimizer> Trainer<O> {
         self.on_epoch.iter_mut().for_each(|h| h(epoch, &record));
         self.history.epochs.push(record);
         self.state.epoch += 1;
+        (
+            self.state.batch,
+            self.state.epoch_loss_sum,
+            self.state.epoch_examples,
+        ) = (0, 0.0, 0);
         self.state.history = self.history.to_state();
-        if let Some(path) = &self.config.checkpoint {
-            checkpoint::stage(
-                path,
-                &self.params,
-                self.optimizer.state()?,
-                &self.state,
-                self.best_weights.as_deref(),
-            )?
-            .commit()?;
-        }
+        self.write_checkpoint()?;
         if let Some(dir) = &self.config.log_dir {
             log::write_all(dir, &self.history)?;
         }

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use seq_core::{Activation, Dropout, Linear, LinearConfig, Mode, Params, Result, Rng};
 use seq_train::checkpoint::{self, Checkpoint};
 use seq_train::{
-    EarlyStopping, Error, Goal, OptimizerConfig, Schedule, Task, Trainer, TrainerConfig,
+    EarlyStopping, Error, Goal, OptimizerConfig, Planned, Schedule, Task, Trainer, TrainerConfig,
 };
 
 /// y = sin(3 x1) + x2^2 / 2, learned by a small MLP with dropout.
@@ -115,7 +115,7 @@ fn a_small_model_fits_a_synthetic_task_and_stops_early() {
     assert!((loss - best).abs() < 1e-12, "{loss} vs best {best}");
     let csv = std::fs::read_to_string(dir.join("history.csv")).unwrap();
     assert!(
-        csv.starts_with("epoch,train_loss,val_loss,val_max_error,lr,seconds")
+        csv.starts_with("epoch,train_loss,val_loss,val_max_error,lr,data_wait_s,seconds")
             && csv.lines().count() == epochs + 1
     );
     assert_eq!(
@@ -411,5 +411,240 @@ fn a_non_finite_validation_loss_stops_training_before_its_checkpoint() {
     assert!(
         !path.exists(),
         "no checkpoint of the epoch whose validation failed"
+    );
+}
+
+/// 64 examples as one `[64, 2]` batch (inputs, targets).
+fn examples(seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let xs: Vec<f64> = (0..64 * 2).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+    let ys: Vec<f64> = xs.chunks(2).map(|v| (3.0 * v[0]).sin()).collect();
+    (
+        Tensor::from_vec(xs, (64, 2), &Device::Cpu).unwrap(),
+        Tensor::from_vec(ys, (64, 1), &Device::Cpu).unwrap(),
+    )
+}
+
+/// Rows `rows` of `all`.
+fn rows(all: &Batch, rows: &[usize]) -> Batch {
+    let idx = Tensor::from_vec(
+        rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+        rows.len(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    (
+        all.0.index_select(&idx, 0).unwrap(),
+        all.1.index_select(&idx, 0).unwrap(),
+    )
+}
+
+/// The 64 examples in batches of `size`, drawn afresh every epoch from the
+/// seed and the epoch.
+fn per_epoch(
+    all: &Batch,
+    size: usize,
+) -> Planned<
+    Vec<usize>,
+    impl Fn(usize, u64) -> std::result::Result<Vec<Vec<usize>>, Error> + Sync + '_,
+    impl Fn(Vec<usize>) -> std::result::Result<Batch, Error> + Sync + '_,
+> {
+    Planned::new(
+        move |epoch: usize, seed: u64| {
+            let mut idx: Vec<usize> = (0..64).collect();
+            Rng::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut idx);
+            Ok(idx.chunks(size).map(<[usize]>::to_vec).collect())
+        },
+        move |r: Vec<usize>| Ok(rows(all, &r)),
+    )
+}
+
+#[test]
+fn batches_change_every_epoch_and_repeat_with_the_seed() {
+    let all = examples(3);
+    let members = |seed: u64| {
+        let (p, m) = model(1, 0.0);
+        let mut cfg = TrainerConfig::new(3);
+        (cfg.quiet, cfg.seed) = (true, seed);
+        let mut t = Trainer::new(
+            cfg,
+            p.clone(),
+            OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap(),
+        );
+        // The first input of every batch trained on identifies the batch.
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = seen.clone();
+        let source = per_epoch(&all, 16);
+        let recorder = Recorder {
+            inner: &m,
+            seen: sink,
+        };
+        t.fit(&recorder, &source, None).unwrap();
+        let out = seen.borrow().clone();
+        out
+    };
+    let a = members(5);
+    assert_eq!(a.len(), 12, "3 epochs of 4 batches");
+    let epoch = |e: usize| {
+        let mut firsts = a[4 * e..4 * e + 4].to_vec();
+        firsts.sort_by(f64::total_cmp);
+        firsts
+    };
+    assert_ne!(epoch(0), epoch(1), "the same batches in epochs 1 and 2");
+    assert_eq!(a, members(5), "one seed, other batches");
+    assert_ne!(a, members(6));
+}
+
+/// A task that records the first input value of every training batch.
+struct Recorder<'a> {
+    inner: &'a Mlp,
+    seen: Rc<RefCell<Vec<f64>>>,
+}
+
+impl Task<Batch> for Recorder<'_> {
+    fn loss(&self, b: &Batch, mode: Mode) -> Result<Tensor> {
+        if mode == Mode::Train {
+            let first = b.0.flatten_all()?.get(0)?.to_scalar::<f64>()?;
+            self.seen.borrow_mut().push(first);
+        }
+        self.inner.loss(b, mode)
+    }
+
+    fn size(&self, b: &Batch) -> usize {
+        self.inner.size(b)
+    }
+}
+
+#[test]
+fn a_run_resumed_mid_epoch_repeats_the_uninterrupted_losses() {
+    let all = examples(4);
+    let source = per_epoch(&all, 8); // 8 batches an epoch
+    let config = |ck: Option<PathBuf>| TrainerConfig {
+        seed: 2,
+        schedule: Schedule::Cosine {
+            warmup: 3,
+            total: 24,
+            min_lr: 1e-4,
+        },
+        checkpoint: ck,
+        checkpoint_every: Some(5),
+        quiet: true,
+        ..TrainerConfig::new(3)
+    };
+    let trainer = |seed: u64, ck| {
+        let (p, m) = model(seed, 0.2);
+        let opt = OptimizerConfig::adamw(0.01).build(p.named_vars()).unwrap();
+        (Trainer::new(config(ck), p, opt), m)
+    };
+    let losses = |t: &mut Trainer<seq_train::Optim>| {
+        let out = Rc::new(RefCell::new(Vec::new()));
+        let sink = out.clone();
+        t.on_step(move |e| sink.borrow_mut().push(e.loss));
+        out
+    };
+    let (mut whole, m) = trainer(6, None);
+    let all_losses = losses(&mut whole);
+    let history = whole.fit(&m, &source, None).unwrap();
+
+    // Interrupted in step 13 (epoch 2): the checkpoint after step 10 (two
+    // batches into epoch 2) is the last.
+    let path = temp_dir("resume-mid").join("ck.safetensors");
+    let (mut first, m1) = trainer(6, Some(path.clone()));
+    let before = losses(&mut first);
+    let stop = Failing {
+        inner: &m1,
+        at: 13,
+        calls: RefCell::new(0),
+    };
+    assert!(first.fit(&stop, &source, None).is_err());
+    let saved = Checkpoint::load(&path).unwrap().state().unwrap();
+    assert_eq!((saved.step, saved.epoch, saved.batch), (10, 1, 2));
+
+    let (mut second, m2) = trainer(99, Some(path.clone()));
+    second.resume(&path).unwrap();
+    let after = losses(&mut second);
+    let resumed = second.fit(&m2, &source, None).unwrap();
+    let mut steps = before.borrow()[..10].to_vec();
+    steps.extend(after.borrow().iter());
+    assert_eq!(steps, *all_losses.borrow(), "losses step for step");
+    assert_eq!(resumed.series("train_loss"), history.series("train_loss"));
+}
+
+/// A task whose training loss fails at its `at`-th call.
+struct Failing<'a> {
+    inner: &'a Mlp,
+    at: usize,
+    calls: RefCell<usize>,
+}
+
+impl Task<Batch> for Failing<'_> {
+    fn loss(&self, b: &Batch, mode: Mode) -> Result<Tensor> {
+        *self.calls.borrow_mut() += 1;
+        if *self.calls.borrow() > self.at {
+            return Err(seq_core::Error::config("test", "the process dies here"));
+        }
+        self.inner.loss(b, mode)
+    }
+
+    fn size(&self, b: &Batch) -> usize {
+        self.inner.size(b)
+    }
+}
+
+#[test]
+fn four_micro_batches_of_16_step_as_one_batch_of_64() {
+    let all = examples(5);
+    let weights = |accumulate: usize, size: usize| {
+        let (p, m) = model(8, 0.0);
+        let mut cfg = TrainerConfig::new(1);
+        (cfg.quiet, cfg.accumulate) = (true, accumulate);
+        let opt = OptimizerConfig::sgd(0.5).build(p.named_vars()).unwrap();
+        let mut t = Trainer::new(cfg, p.clone(), opt);
+        // One fixed order, cut into batches of `size`.
+        let source = Planned::new(
+            move |_: usize, _: u64| {
+                Ok((0..64)
+                    .collect::<Vec<usize>>()
+                    .chunks(size)
+                    .map(<[usize]>::to_vec)
+                    .collect())
+            },
+            |r: Vec<usize>| Ok::<_, Error>(rows(&all, &r)),
+        );
+        t.fit(&m, &source, None).unwrap();
+        p.named_vars()
+            .iter()
+            .flat_map(|(_, v)| {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()
+            })
+            .collect::<Vec<f64>>()
+    };
+    let (one, four) = (weights(1, 64), weights(4, 16));
+    let initial = {
+        let (p, _) = model(8, 0.0);
+        p.named_vars()
+            .iter()
+            .flat_map(|(_, v)| {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()
+            })
+            .collect::<Vec<f64>>()
+    };
+    assert_ne!(one, initial, "the step moved the weights");
+    let diff = one
+        .iter()
+        .zip(&four)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        diff < 1e-12,
+        "one batch and four micro-batches differ by {diff:e}"
     );
 }
