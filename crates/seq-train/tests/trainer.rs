@@ -11,7 +11,8 @@ use candle_core::{DType, Device, Tensor};
 use seq_core::{Activation, Dropout, Linear, LinearConfig, Mode, Params, Result, Rng};
 use seq_train::checkpoint::{self, Checkpoint};
 use seq_train::{
-    EarlyStopping, Error, Goal, OptimizerConfig, Planned, Schedule, Task, Trainer, TrainerConfig,
+    DataSource, EarlyStopping, Error, Goal, OptimizerConfig, Planned, Schedule, Task, Trainer,
+    TrainerConfig,
 };
 
 /// y = sin(3 x1) + x2^2 / 2, learned by a small MLP with dropout.
@@ -441,16 +442,9 @@ fn rows(all: &Batch, rows: &[usize]) -> Batch {
 
 /// The 64 examples in batches of `size`, drawn afresh every epoch from the
 /// seed and the epoch.
-fn per_epoch(
-    all: &Batch,
-    size: usize,
-) -> Planned<
-    Vec<usize>,
-    impl Fn(usize, u64) -> std::result::Result<Vec<Vec<usize>>, Error> + Sync + '_,
-    impl Fn(Vec<usize>) -> std::result::Result<Batch, Error> + Sync + '_,
-> {
+fn per_epoch(all: &Batch, size: usize) -> impl DataSource<Batch = Batch> + '_ {
     Planned::new(
-        move |epoch: usize, seed: u64| {
+        move |epoch: usize, seed: u64| -> std::result::Result<Vec<Vec<usize>>, Error> {
             let mut idx: Vec<usize> = (0..64).collect();
             Rng::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut idx);
             Ok(idx.chunks(size).map(<[usize]>::to_vec).collect())
