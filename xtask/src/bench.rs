@@ -4,7 +4,8 @@
 //! or `python3`) and a side-by-side table of both. The long-context row
 //! (causal self-attention over 4,096 steps) runs in a process of its own
 //! per side, seq fused, seq composed and PyTorch, since it reports each
-//! one's peak resident memory.
+//! one's peak resident memory. The streaming row (`benches/stream.rs`)
+//! trains from a generated 1 GiB file and reports its peak memory too.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +32,7 @@ pub fn run(torch: bool) -> Result<(), String> {
         "GLIBC_TUNABLES={} (both sides)",
         std::env::var("GLIBC_TUNABLES").unwrap_or_default()
     );
-    for bench in ["recurrent", "layers", "data"] {
+    for bench in ["recurrent", "layers", "data", "stream"] {
         step::cargo(
             &format!("bench {bench}"),
             &["bench", "-p", "seq", "--bench", bench],

@@ -12,6 +12,9 @@
 //! - [`pipeline`]: padding and truncation with masks, seeded splits,
 //!   time-series windows and normalisation fitted on the training part,
 //!   a batch iterator with seeded shuffling, bucketing and prefetching.
+//! - [`stream`]: corpora larger than memory: lines and table records read
+//!   as needed, sharded by byte range, a seeded shuffle buffer and length
+//!   buckets within a window.
 #![warn(missing_docs)]
 
 mod error;
@@ -19,6 +22,7 @@ pub mod hub;
 pub mod pipeline;
 pub mod readers;
 mod standardize;
+pub mod stream;
 mod tokenizer;
 pub mod vectors;
 

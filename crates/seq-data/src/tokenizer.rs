@@ -66,8 +66,8 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// A word-level vocabulary trained on `texts`: words (whitespace-split
     /// after standardisation) by frequency, Keras' `TextVectorization`.
-    pub fn word_level<'a>(
-        texts: impl Iterator<Item = &'a str> + Send,
+    pub fn word_level<S: AsRef<str> + Send>(
+        texts: impl Iterator<Item = S> + Send,
         config: VocabConfig,
     ) -> Result<Self> {
         let model = WordLevel::builder()
@@ -85,8 +85,8 @@ impl Tokenizer {
 
     /// A character-level vocabulary trained on `texts` (for character
     /// language models; no standardisation but the one asked for).
-    pub fn char_level<'a>(
-        texts: impl Iterator<Item = &'a str> + Send,
+    pub fn char_level<S: AsRef<str> + Send>(
+        texts: impl Iterator<Item = S> + Send,
         config: VocabConfig,
     ) -> Result<Self> {
         let model = WordLevel::builder()
@@ -109,8 +109,8 @@ impl Tokenizer {
     /// `config.max_size` tokens trained on `texts`. Words are split at
     /// whitespace and each starts with `▁` (SentencePiece's metaspace), so
     /// [`Tokenizer::decode`] puts the spaces back where they were.
-    pub fn bpe<'a>(
-        texts: impl Iterator<Item = &'a str> + Send,
+    pub fn bpe<S: AsRef<str> + Send>(
+        texts: impl Iterator<Item = S> + Send,
         config: VocabConfig,
     ) -> Result<Self> {
         let model = BPE::builder()
@@ -131,11 +131,11 @@ impl Tokenizer {
 
     /// A tokenizer of `model` after `config`'s standardisation and
     /// `pre_tokenizer`, its vocabulary trained on `texts` by `trainer`.
-    fn train<'a>(
+    fn train<S: AsRef<str> + Send>(
         model: impl Into<ModelWrapper>,
         pre_tokenizer: impl Into<PreTokenizerWrapper>,
         mut trainer: TrainerWrapper,
-        texts: impl Iterator<Item = &'a str> + Send,
+        texts: impl Iterator<Item = S> + Send,
         config: VocabConfig,
     ) -> Result<Self> {
         let mut tk = tokenizers::Tokenizer::new(model);

@@ -129,6 +129,42 @@ where
     }
 }
 
+/// A source whose parts are read as they are needed: `stream(epoch, seed)`
+/// opens the epoch's stream (e.g. `seq_data::stream` records through a
+/// shuffle buffer and length buckets, seeded from `seed` and `epoch`) and
+/// `make(part)` builds a batch from one part. Nothing is held whole.
+pub struct Streamed<F, M> {
+    stream: F,
+    make: M,
+}
+
+impl<F, M> Streamed<F, M> {
+    /// The source of `stream` and `make`.
+    pub fn new(stream: F, make: M) -> Self {
+        Streamed { stream, make }
+    }
+}
+
+impl<P, B, I, F, M> DataSource for Streamed<F, M>
+where
+    P: Send,
+    B: Send,
+    I: Iterator<Item = Result<P>> + Send + 'static,
+    F: Fn(usize, u64) -> Result<I> + Sync,
+    M: Fn(P) -> Result<B> + Sync,
+{
+    type Batch = B;
+    type Part = P;
+
+    fn parts(&self, epoch: usize, seed: u64) -> Result<Parts<'_, P>> {
+        Ok(Box::new((self.stream)(epoch, seed)?))
+    }
+
+    fn make(&self, part: P) -> Result<B> {
+        (self.make)(part)
+    }
+}
+
 /// How the trainer gets batches from a source: how many threads make them
 /// and how many may wait ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,15 +187,17 @@ impl Default for Loader {
 }
 
 impl Loader {
-    /// Runs `step` on every batch of `epoch` after the first `skip`, in
-    /// order. Returns the time the training thread waited for batches.
+    /// Runs `step` on the batches of `epoch` after the first `skip` and
+    /// before `limit` (all when `None`), in order. Returns the time the
+    /// training thread waited for batches.
     pub(crate) fn run<S: DataSource + ?Sized>(
         &self,
         source: &S,
-        (epoch, seed, skip): (usize, u64, usize),
+        (epoch, seed, skip, limit): (usize, u64, usize, Option<usize>),
         mut step: impl FnMut(S::Batch) -> Result<()>,
     ) -> Result<Duration> {
-        let mut parts = source.parts(epoch, seed)?.skip(skip);
+        let take = limit.map_or(usize::MAX, |l| l.saturating_sub(skip));
+        let mut parts = source.parts(epoch, seed)?.skip(skip).take(take);
         if self.prefetch == 0 {
             let mut wait = Duration::ZERO;
             loop {
@@ -220,7 +258,7 @@ mod tests {
     fn collect<S: DataSource + ?Sized>(loader: Loader, s: &S, skip: usize) -> Vec<S::Batch> {
         let mut out = Vec::new();
         loader
-            .run(s, (0, 7, skip), |b| {
+            .run(s, (0, 7, skip, None), |b| {
                 out.push(b);
                 Ok(())
             })
@@ -267,7 +305,7 @@ mod tests {
         ] {
             let mut seen = Vec::new();
             let err = loader
-                .run(&source, (0, 0, 0), |b| {
+                .run(&source, (0, 0, 0, None), |b| {
                     seen.push(b);
                     Ok(())
                 })
@@ -285,7 +323,7 @@ mod tests {
             workers: 2,
             prefetch: 1,
         }
-        .run(&data, (0, 0, 0), |_| {
+        .run(&data, (0, 0, 0, None), |_| {
             n += 1;
             match n {
                 3 => Err(Error::Config("stop".into())),

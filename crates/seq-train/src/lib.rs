@@ -34,7 +34,7 @@ pub mod optim;
 mod schedule;
 mod trainer;
 
-pub use data::{DataSource, Loader, Planned};
+pub use data::{DataSource, Loader, Planned, Streamed};
 pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
 pub use history::{History, Record};

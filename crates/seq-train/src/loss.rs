@@ -1,5 +1,6 @@
-//! Losses: cross-entropy from logits (with an ignored padding index and
-//! label smoothing), binary cross-entropy from logits, MSE, MAE, Huber.
+//! Losses: cross-entropy from logits (class and sample weights, an ignored
+//! padding index, label smoothing), binary cross-entropy from logits (with
+//! `pos_weight` and element weights), MSE, MAE, Huber.
 //! Each returns the mean over the counted elements, as PyTorch's defaults.
 
 use candle_core::{DType, Tensor, D};
@@ -24,70 +25,221 @@ pub fn cross_entropy(
     ignore_index: Option<u32>,
     label_smoothing: f64,
 ) -> Result<Tensor> {
-    let c = *logits.dims().last().unwrap_or(&0);
-    let n = logits.elem_count() / c.max(1);
-    if targets.elem_count() != n || logits.rank() != targets.rank() + 1 {
-        return Err(Error::shape(
-            "cross_entropy",
-            "targets",
-            format!(
-                "the logits' leading dims {:?}",
-                &logits.dims()[..logits.rank().saturating_sub(1)]
-            ),
-            targets.dims(),
-        ));
+    CrossEntropy {
+        ignore_index,
+        label_smoothing,
+        ..CrossEntropy::new()
     }
-    if !(0.0..1.0).contains(&label_smoothing) {
-        return Err(Error::config(
-            "cross_entropy",
-            format!("label_smoothing must be in [0, 1), got {label_smoothing}"),
-        ));
+    .loss(logits, targets)
+}
+
+/// Cross-entropy from logits with every option of PyTorch's
+/// `nn.CrossEntropyLoss` and Keras' per-sample weights.
+///
+/// With class weights `w` and smoothing `eps`, for the counted positions
+/// `i` (target not `ignore_index`):
+///
+/// ```text
+/// loss_i = (1 - eps) (-w[y_i] log p_i[y_i]) + eps / C * sum_c (-w[c] log p_i[c])
+/// loss   = sum_i s_i loss_i / sum_i w[y_i]
+/// ```
+///
+/// where `s_i` are the sample weights (1 without them): PyTorch's weighted
+/// mean; without class weights the denominator is the count of positions
+/// (Keras' `sample_weight` with its default reduction).
+#[derive(Debug, Clone, Default)]
+pub struct CrossEntropy {
+    /// Per-class weights `[C]` (default none: all 1).
+    pub class_weight: Option<Tensor>,
+    /// A target id that counts for nothing (default none).
+    pub ignore_index: Option<u32>,
+    /// `eps` in `[0, 1)` (default 0).
+    pub label_smoothing: f64,
+}
+
+impl CrossEntropy {
+    /// No class weights, nothing ignored, no smoothing.
+    pub fn new() -> Self {
+        Self::default()
     }
-    // Checked before anything indexes with them: a target outside the
-    // classes would read another row's logits (or none).
-    let ids = targets
-        .flatten_all()?
-        .to_dtype(DType::I64)?
-        .to_vec1::<i64>()?;
-    let ignored = |id: i64| ignore_index.is_some_and(|i| i64::from(i) == id);
-    if let Some((at, id)) = ids
-        .iter()
-        .enumerate()
-        .find(|&(_, &id)| !ignored(id) && !(0..c as i64).contains(&id))
-    {
-        return Err(Error::config(
-            "cross_entropy",
-            format!("target {id} (position {at}) is not a class id in 0..{c}"),
-        ));
+
+    /// Weights per class `[C]`.
+    pub fn with_class_weight(mut self, weight: Tensor) -> Self {
+        self.class_weight = Some(weight);
+        self
     }
-    let logits = logits.reshape((n, c))?;
-    let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
-    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?; // [N, C]
-    let keep = match ignore_index {
-        Some(i) => targets.ne(i)?.to_dtype(logp.dtype())?,
-        None => Tensor::ones(n, logp.dtype(), logp.device())?,
-    };
-    // Ignored targets may be out of range: gather at 0 and mask out.
-    let safe = keep.to_dtype(DType::U32)?.mul(&targets)?;
-    let nll = logp.gather(&safe.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // [N]
-    let per = if label_smoothing > 0.0 {
-        let smooth = logp.mean(D::Minus1)?.neg()?;
-        ((nll * (1.0 - label_smoothing))? + (smooth * label_smoothing)?)?
-    } else {
-        nll
-    };
-    let count = keep.sum_all()?.clamp(1.0, f64::INFINITY)?;
-    Ok(per.mul(&keep)?.sum_all()?.div(&count)?)
+
+    /// Targets equal to `id` count for nothing.
+    pub fn with_ignore_index(mut self, id: u32) -> Self {
+        self.ignore_index = Some(id);
+        self
+    }
+
+    /// Label smoothing `eps` in `[0, 1)`.
+    pub fn with_label_smoothing(mut self, eps: f64) -> Self {
+        self.label_smoothing = eps;
+        self
+    }
+
+    /// The loss of `logits` `[N, C]` or `[batch, time, C]` for `targets`
+    /// `[N]` or `[batch, time]` (class ids).
+    pub fn loss(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        self.weighted(logits, targets, None)
+    }
+
+    /// [`CrossEntropy::loss`] with a weight per sample, `sample_weight`
+    /// shaped as `targets`.
+    pub fn loss_weighted(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        sample_weight: &Tensor,
+    ) -> Result<Tensor> {
+        if sample_weight.dims() != targets.dims() {
+            return Err(Error::shape(
+                "cross_entropy",
+                "sample_weight",
+                format!("{:?} (the targets' shape)", targets.dims()),
+                sample_weight.dims(),
+            ));
+        }
+        self.weighted(logits, targets, Some(sample_weight))
+    }
+
+    fn weighted(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (ignore_index, label_smoothing) = (self.ignore_index, self.label_smoothing);
+        let c = *logits.dims().last().unwrap_or(&0);
+        let n = logits.elem_count() / c.max(1);
+        if targets.elem_count() != n || logits.rank() != targets.rank() + 1 {
+            return Err(Error::shape(
+                "cross_entropy",
+                "targets",
+                format!(
+                    "the logits' leading dims {:?}",
+                    &logits.dims()[..logits.rank().saturating_sub(1)]
+                ),
+                targets.dims(),
+            ));
+        }
+        if !(0.0..1.0).contains(&label_smoothing) {
+            return Err(Error::config(
+                "cross_entropy",
+                format!("label_smoothing must be in [0, 1), got {label_smoothing}"),
+            ));
+        }
+        // Checked before anything indexes with them: a target outside the
+        // classes would read another row's logits (or none).
+        let ids = targets
+            .flatten_all()?
+            .to_dtype(DType::I64)?
+            .to_vec1::<i64>()?;
+        let ignored = |id: i64| ignore_index.is_some_and(|i| i64::from(i) == id);
+        if let Some((at, id)) = ids
+            .iter()
+            .enumerate()
+            .find(|&(_, &id)| !ignored(id) && !(0..c as i64).contains(&id))
+        {
+            return Err(Error::config(
+                "cross_entropy",
+                format!("target {id} (position {at}) is not a class id in 0..{c}"),
+            ));
+        }
+        let logits = logits.reshape((n, c))?;
+        let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?; // [N, C]
+        let keep = match ignore_index {
+            Some(i) => targets.ne(i)?.to_dtype(logp.dtype())?,
+            None => Tensor::ones(n, logp.dtype(), logp.device())?,
+        };
+        // Ignored targets may be out of range: gather at 0 and mask out.
+        let safe = keep.to_dtype(DType::U32)?.mul(&targets)?;
+        let nll = logp.gather(&safe.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // [N]
+        let dtype = logp.dtype();
+        let class_weight = match &self.class_weight {
+            Some(w) if w.dims() != [c] => {
+                return Err(Error::shape(
+                    "cross_entropy",
+                    "class_weight",
+                    format!("[{c}]"),
+                    w.dims(),
+                ))
+            }
+            Some(w) => Some(w.to_dtype(dtype)?.to_device(logp.device())?),
+            None => None,
+        };
+        // -w[y_i] log p_i[y_i], and the weight each position adds to the mean.
+        let (nll, denominator) = match &class_weight {
+            Some(w) => {
+                let wy = w.gather(&safe, 0)?.mul(&keep)?; // [N]
+                ((nll * &wy)?, wy)
+            }
+            None => (nll, keep.clone()),
+        };
+        let per = if label_smoothing > 0.0 {
+            // -sum_c w[c] log p_i[c] / C
+            let smooth = match &class_weight {
+                Some(w) => logp
+                    .broadcast_mul(&w.unsqueeze(0)?)?
+                    .mean(D::Minus1)?
+                    .neg()?,
+                None => logp.mean(D::Minus1)?.neg()?,
+            };
+            ((nll * (1.0 - label_smoothing))? + (smooth * label_smoothing)?)?
+        } else {
+            nll
+        };
+        let per = match sample_weight {
+            Some(s) => per.mul(&s.flatten_all()?.to_dtype(dtype)?)?,
+            None => per,
+        };
+        let total = denominator.sum_all()?;
+        if total.to_dtype(DType::F64)?.to_scalar::<f64>()? <= 0.0 {
+            // Every position ignored (or weighted 0): nothing to learn from.
+            return Ok(Tensor::zeros((), dtype, logp.device())?);
+        }
+        Ok(per.mul(&keep)?.sum_all()?.div(&total)?)
+    }
 }
 
 /// Binary cross-entropy from logits, `mean(max(z, 0) - z y + log(1 + exp(-|z|)))`,
 /// PyTorch's `BCEWithLogitsLoss`: stable for any logit (candle-nn's takes
 /// `log(sigmoid(z))`, which is `-inf`, then NaN, once a model is confident).
 pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    bce_with_logits_weighted(logits, targets, None, None)
+}
+
+/// [`bce_with_logits`] with PyTorch's `pos_weight` (broadcast along the
+/// last dimension: a weight per class for its positive examples) and
+/// `weight` (broadcast to the logits' shape: a weight per element):
+///
+/// ```text
+/// loss = mean(weight * ((1 - y) z + (1 + (pos_weight - 1) y) softplus(-z)))
+/// ```
+pub fn bce_with_logits_weighted(
+    logits: &Tensor,
+    targets: &Tensor,
+    pos_weight: Option<&Tensor>,
+    weight: Option<&Tensor>,
+) -> Result<Tensor> {
     same_shape("bce_with_logits", logits, targets)?;
-    let z = logits;
-    let softplus = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-    Ok((z.relu()? - (z * targets)?)?.add(&softplus)?.mean_all()?)
+    let (z, y) = (logits, targets);
+    // softplus(-z) = log(1 + exp(-|z|)) + max(-z, 0), stable for any z.
+    let softplus = (z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()? + z.neg()?.relu()?)?;
+    let scale = match pos_weight {
+        Some(p) => (y.broadcast_mul(&(p - 1.0)?)? + 1.0)?,
+        None => y.ones_like()?,
+    };
+    let per = ((y.affine(-1.0, 1.0)? * z)? + (scale * softplus)?)?;
+    let per = match weight {
+        Some(w) => per.broadcast_mul(w)?,
+        None => per,
+    };
+    Ok(per.mean_all()?)
 }
 
 /// Mean squared error.

@@ -55,6 +55,9 @@ pub struct TrainerConfig {
     /// Batches whose gradients make one optimiser step (default 1): `k`
     /// micro-batches step as one batch `k` times larger would.
     pub accumulate: usize,
+    /// End each epoch after this many optimiser steps (Keras'
+    /// `steps_per_epoch`; default: when the source runs out).
+    pub steps_per_epoch: Option<usize>,
     /// Also write the checkpoint every this many steps (default: only at
     /// the end of each epoch); a run resumed from one continues mid-epoch.
     pub checkpoint_every: Option<u64>,
@@ -75,6 +78,7 @@ impl TrainerConfig {
             quiet: false,
             loader: Loader::default(),
             accumulate: 1,
+            steps_per_epoch: None,
             checkpoint_every: None,
         }
     }
@@ -255,7 +259,11 @@ impl<O: Optimizer> Trainer<O> {
             bar.inc(skip as u64);
             let mut micro: Vec<B> = Vec::with_capacity(self.config.accumulate);
             let loader = self.config.loader;
-            let wait = loader.run(train, (epoch, self.state.seed, skip), |batch| {
+            let limit = self
+                .config
+                .steps_per_epoch
+                .map(|n| n.saturating_mul(self.config.accumulate));
+            let wait = loader.run(train, (epoch, self.state.seed, skip, limit), |batch| {
                 micro.push(batch);
                 if micro.len() == self.config.accumulate {
                     self.train_step(task, &std::mem::take(&mut micro), &vars, epoch)?;

@@ -162,3 +162,40 @@ fn clipping_by_norm_matches_clip_grad_norm() {
         assert!(e < 1e-12, "clipped {name} differs by {e:.2e}");
     }
 }
+
+/// Weighted losses and their gradients against PyTorch, f64 to 1e-10.
+#[test]
+fn weighted_losses_match_pytorch() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/train/losses.safetensors"
+    );
+    let f = candle_core::safetensors::load(path, &Device::Cpu).expect("the losses fixture");
+    let check = |case: &str, logits: &Tensor, loss: &dyn Fn(&Tensor) -> Tensor| {
+        let z = candle_core::Var::from_tensor(logits).unwrap();
+        let l = loss(z.as_tensor());
+        let grad = l.backward().unwrap().get(z.as_tensor()).unwrap().clone();
+        let expected = f[&format!("{case}.loss")].to_vec1::<f64>().unwrap()[0];
+        let got = l.to_scalar::<f64>().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-10,
+            "{case}: loss {got} vs {expected}"
+        );
+        let e = max_diff(&grad, &f[&format!("{case}.grad")]);
+        assert!(e < 1e-10, "{case}: gradient differs by {e:e}");
+    };
+    let (logits, targets) = (&f["logits"], &f["targets"]);
+    let w = f["class_weight"].clone();
+    let ce = loss::CrossEntropy::new().with_class_weight(w);
+    check("ce_w", logits, &|z| ce.loss(z, targets).unwrap());
+    let ce = ce.with_ignore_index(1).with_label_smoothing(0.2);
+    check("ce_w_ls", logits, &|z| ce.loss(z, targets).unwrap());
+    let s = &f["sample_weight"];
+    check("ce_w_s", logits, &|z| {
+        ce.loss_weighted(z, targets, s).unwrap()
+    });
+    let (pw, ew) = (&f["bce.pos_weight"], &f["bce.weight"]);
+    check("bce_pw", &f["bce.logits"], &|z| {
+        loss::bce_with_logits_weighted(z, &f["bce.targets"], Some(pw), Some(ew)).unwrap()
+    });
+}
