@@ -32,6 +32,8 @@ use crate::{Error, Init, Result, Rng};
 pub struct Params {
     vars: VarMap,
     rng: Arc<Mutex<Rng>>,
+    /// Names of the frozen variables (shared by the clones).
+    frozen: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Params {
@@ -40,6 +42,7 @@ impl Params {
         Params {
             vars: VarMap::new(),
             rng: Arc::new(Mutex::new(Rng::new(seed))),
+            frozen: Arc::default(),
         }
     }
 
@@ -66,6 +69,54 @@ impl Params {
     /// The names of the variables, sorted.
     pub fn names(&self) -> Vec<String> {
         self.named_vars().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Freezes every variable whose name starts with `prefix` (`""`: all):
+    /// training leaves them as they are (PyTorch's `requires_grad_(False)`).
+    /// Returns how many; none is an error naming the prefix.
+    pub fn freeze(&self, prefix: &str) -> Result<usize> {
+        self.set_frozen(prefix, true)
+    }
+
+    /// Unfreezes the variables whose names start with `prefix`.
+    pub fn unfreeze(&self, prefix: &str) -> Result<usize> {
+        self.set_frozen(prefix, false)
+    }
+
+    fn set_frozen(&self, prefix: &str, frozen: bool) -> Result<usize> {
+        let names: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        if names.is_empty() {
+            return Err(Error::config(
+                "Params::freeze",
+                format!("no parameter starts with {prefix:?}"),
+            ));
+        }
+        let mut set = self.frozen.lock().unwrap_or_else(|e| e.into_inner());
+        for n in &names {
+            match frozen {
+                true => set.insert(n.clone()),
+                false => set.remove(n),
+            };
+        }
+        Ok(names.len())
+    }
+
+    /// Whether the variable `name` is frozen.
+    pub fn is_frozen(&self, name: &str) -> bool {
+        let set = self.frozen.lock().unwrap_or_else(|e| e.into_inner());
+        set.contains(name)
+    }
+
+    /// The variables that are not frozen, sorted by name.
+    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        self.named_vars()
+            .into_iter()
+            .filter(|(n, _)| !self.is_frozen(n))
+            .collect()
     }
 
     /// The variable called `name`, if any.

@@ -39,6 +39,6 @@ pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
 pub use history::{History, Record};
 pub use log::write_all as write_logs;
-pub use optim::{Optim, Optimizer, OptimizerConfig};
+pub use optim::{Optim, Optimizer, OptimizerConfig, ParamGroup};
 pub use schedule::Schedule;
 pub use trainer::{StepEvent, Task, Trainer, TrainerConfig};

@@ -250,6 +250,7 @@ impl<O: Optimizer> Trainer<O> {
         if self.config.accumulate == 0 {
             return Err(Error::Config("fit: accumulate must be at least 1".into()));
         }
+        // Frozen variables get no step: their gradients are dropped.
         let vars = self.params.named_vars();
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;
@@ -366,6 +367,11 @@ impl<O: Optimizer> Trainer<O> {
         let Some(mut grads) = grads else {
             return Ok(());
         };
+        for (name, v) in vars {
+            if self.params.is_frozen(name) {
+                grads.remove(v.as_tensor());
+            }
+        }
         for (name, v) in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
                 let s = scalar(&g.abs()?.sum_all()?)?;

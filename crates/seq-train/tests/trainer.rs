@@ -642,3 +642,64 @@ fn four_micro_batches_of_16_step_as_one_batch_of_64() {
         "one batch and four micro-batches differ by {diff:e}"
     );
 }
+
+#[test]
+fn a_frozen_parameter_stays_and_a_group_steps_at_its_own_rate() {
+    let all = examples(6);
+    let (p, m) = model(3, 0.0);
+    let start: Vec<(String, Vec<f64>)> = p
+        .named_vars()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(p.freeze("l1.").unwrap(), 2);
+    assert!(p.freeze("nothing.").is_err());
+    // Plain SGD, the output bias at a tenth of the rate.
+    let opt = OptimizerConfig::sgd(0.1)
+        .build(p.named_vars())
+        .unwrap()
+        .with_group(seq_train::ParamGroup::new(["l2.bias"]).with_lr_scale(0.1))
+        .unwrap();
+    let mut cfg = TrainerConfig::new(1);
+    cfg.quiet = true;
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    let batch = vec![all.clone()];
+    // The gradient of the one step, from a copy of the model.
+    let grad = {
+        let (q, mq) = model(3, 0.0);
+        let b = q.get("l2.bias").unwrap();
+        let g = mq.loss(&all, Mode::Train).unwrap().backward().unwrap();
+        g.get(b.as_tensor()).unwrap().to_vec1::<f64>().unwrap()
+    };
+    t.fit(&m, &batch, None).unwrap();
+    for (name, before) in &start {
+        let after: Vec<f64> = p
+            .get(name)
+            .unwrap()
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        match name.as_str() {
+            "l1.weight" | "l1.bias" => {
+                let same = before
+                    .iter()
+                    .zip(&after)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{name} is frozen and changed");
+            }
+            "l2.bias" => {
+                for ((b, a), g) in before.iter().zip(&after).zip(&grad) {
+                    assert!((b - 0.01 * g - a).abs() < 1e-15, "l2.bias stepped at 0.01");
+                }
+            }
+            _ => assert_ne!(before, &after, "{name} is trained"),
+        }
+    }
+}

@@ -221,8 +221,57 @@ impl OptimizerConfig {
             config: self,
             vars,
             slots: vec![HashMap::new(); n],
+            groups: vec![None; n],
             t: 0,
         })
+    }
+
+    /// This configuration with weight decay `wd`.
+    fn with_weight_decay(mut self, wd: f64) -> Self {
+        match &mut self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::AdamW { weight_decay, .. }
+            | OptimizerConfig::RmsProp { weight_decay, .. } => *weight_decay = wd,
+        }
+        self
+    }
+}
+
+/// Settings for some of the variables: PyTorch's parameter groups, e.g. no
+/// weight decay on biases and norms, or a smaller rate for a pretrained
+/// encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamGroup {
+    /// The variables whose names contain any of these.
+    pub matching: Vec<String>,
+    /// Their learning rate as a multiple of the optimiser's (default 1;
+    /// a schedule scales every group alike, as PyTorch's schedulers do).
+    pub lr_scale: f64,
+    /// Their weight decay in place of the optimiser's (default: the optimiser's).
+    pub weight_decay: Option<f64>,
+}
+
+impl ParamGroup {
+    /// The variables whose names contain any of `matching`.
+    pub fn new<S: Into<String>>(matching: impl IntoIterator<Item = S>) -> Self {
+        ParamGroup {
+            matching: matching.into_iter().map(Into::into).collect(),
+            lr_scale: 1.0,
+            weight_decay: None,
+        }
+    }
+
+    /// Their rate is `scale` times the optimiser's.
+    pub fn with_lr_scale(mut self, scale: f64) -> Self {
+        self.lr_scale = scale;
+        self
+    }
+
+    /// Their weight decay is `wd`.
+    pub fn with_weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = Some(wd);
+        self
     }
 }
 
@@ -234,19 +283,69 @@ pub struct Optim {
     vars: Vec<(String, Var)>,
     /// Per variable, its named state buffers.
     slots: Vec<HashMap<&'static str, Tensor>>,
+    /// Per variable, the group it belongs to (the first that matches).
+    groups: Vec<Option<ParamGroup>>,
     /// Steps taken.
     t: u64,
+}
+
+impl Optim {
+    /// Puts the variables `group` matches (and no earlier group did) in it.
+    /// An error when it matches none, or its settings are invalid.
+    pub fn with_group(mut self, group: ParamGroup) -> Result<Self> {
+        let bad = |what: &str, v: f64| {
+            Error::Config(format!(
+                "parameter group {:?}: invalid {what}: {v}",
+                group.matching
+            ))
+        };
+        if !(group.lr_scale.is_finite() && group.lr_scale >= 0.0) {
+            return Err(bad("lr_scale", group.lr_scale));
+        }
+        if let Some(wd) = group.weight_decay.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(bad("weight_decay", wd));
+        }
+        let mut matched = 0;
+        for ((name, _), slot) in self.vars.iter().zip(self.groups.iter_mut()) {
+            if slot.is_none() && group.matching.iter().any(|m| name.contains(m.as_str())) {
+                *slot = Some(group.clone());
+                matched += 1;
+            }
+        }
+        if matched == 0 {
+            return Err(Error::Config(format!(
+                "parameter group {:?} matches no variable",
+                group.matching
+            )));
+        }
+        Ok(self)
+    }
 }
 
 impl Optimizer for Optim {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        for ((_, var), slots) in self.vars.iter().zip(self.slots.iter_mut()) {
+        let vars = self
+            .vars
+            .iter()
+            .zip(self.slots.iter_mut())
+            .zip(&self.groups);
+        for (((_, var), slots), group) in vars {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
             let (p, g) = (var.as_tensor().detach(), g.detach());
-            let new = match self.config {
+            let (lr, config) = match group {
+                Some(group) => (
+                    self.lr * group.lr_scale,
+                    match group.weight_decay {
+                        Some(wd) => self.config.with_weight_decay(wd),
+                        None => self.config,
+                    },
+                ),
+                None => (self.lr, self.config),
+            };
+            let new = match config {
                 OptimizerConfig::Sgd {
                     momentum,
                     nesterov,
@@ -256,7 +355,7 @@ impl Optimizer for Optim {
                     &p,
                     g,
                     slots,
-                    self.lr,
+                    lr,
                     momentum,
                     nesterov,
                     weight_decay,
@@ -271,7 +370,7 @@ impl Optimizer for Optim {
                     g,
                     slots,
                     self.t,
-                    self.lr,
+                    lr,
                     betas,
                     eps,
                     adam::Decay::L2(weight_decay),
@@ -286,7 +385,7 @@ impl Optimizer for Optim {
                     g,
                     slots,
                     self.t,
-                    self.lr,
+                    lr,
                     betas,
                     eps,
                     adam::Decay::Decoupled(weight_decay),
@@ -301,7 +400,7 @@ impl Optimizer for Optim {
                     &p,
                     g,
                     slots,
-                    self.lr,
+                    lr,
                     alpha,
                     eps,
                     momentum,
