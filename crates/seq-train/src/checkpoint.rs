@@ -36,6 +36,8 @@ pub struct TrainerState {
     pub epoch_loss_sum: f64,
     /// Examples of the current epoch so far.
     pub epoch_examples: u64,
+    /// The base learning rate, once a callback changed it.
+    pub base_lr: Option<f64>,
 }
 
 impl TrainerState {
@@ -98,6 +100,9 @@ pub fn stage(
         t.insert("trainer/best".into(), scalar(b)?);
     }
     t.insert("trainer/batch".into(), scalar(state.batch as f64)?);
+    if let Some(lr) = state.base_lr {
+        t.insert("trainer/base_lr".into(), scalar(lr)?);
+    }
     t.insert(
         "trainer/epoch_loss_sum".into(),
         scalar(state.epoch_loss_sum)?,
@@ -256,6 +261,13 @@ impl Checkpoint {
             batch: optional_count("batch")?,
             epoch_loss_sum,
             epoch_examples: optional_count("epoch_examples")?,
+            base_lr: match self.tensors.contains_key("trainer/base_lr") {
+                true => Some(value("base_lr")?)
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .map(Some)
+                    .ok_or_else(|| self.bad("trainer/base_lr is not a learning rate".into()))?,
+                false => None,
+            },
             seed: seed.flatten_all()?.to_vec1::<i64>()?[0] as u64,
             best,
             bad_epochs: usize::try_from(count("bad_epochs")?)

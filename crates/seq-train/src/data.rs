@@ -188,13 +188,13 @@ impl Default for Loader {
 
 impl Loader {
     /// Runs `step` on the batches of `epoch` after the first `skip` and
-    /// before `limit` (all when `None`), in order. Returns the time the
-    /// training thread waited for batches.
+    /// before `limit` (all when `None`), in order, until it returns false.
+    /// Returns the time the training thread waited for batches.
     pub(crate) fn run<S: DataSource + ?Sized>(
         &self,
         source: &S,
         (epoch, seed, skip, limit): (usize, u64, usize, Option<usize>),
-        mut step: impl FnMut(S::Batch) -> Result<()>,
+        mut step: impl FnMut(S::Batch) -> Result<bool>,
     ) -> Result<Duration> {
         let take = limit.map_or(usize::MAX, |l| l.saturating_sub(skip));
         let mut parts = source.parts(epoch, seed)?.skip(skip).take(take);
@@ -207,7 +207,9 @@ impl Loader {
                     Some(part) => source.make(part?)?,
                 };
                 wait += start.elapsed();
-                step(batch)?;
+                if !step(batch)? {
+                    return Ok(wait);
+                }
             }
         }
         let workers = self.workers.max(1);
@@ -241,9 +243,11 @@ impl Loader {
                 let start = Instant::now();
                 let next = from_workers[i % workers].recv();
                 wait += start.elapsed();
-                match next {
-                    Err(_) => break, // no more parts
-                    Ok(batch) => step(batch?)?,
+                let Ok(batch) = next else {
+                    break; // no more parts
+                };
+                if !step(batch?)? {
+                    break; // the trainer stops
                 }
             }
             Ok::<_, Error>(wait)
@@ -260,7 +264,7 @@ mod tests {
         loader
             .run(s, (0, 7, skip, None), |b| {
                 out.push(b);
-                Ok(())
+                Ok(true)
             })
             .unwrap();
         out
@@ -307,7 +311,7 @@ mod tests {
             let err = loader
                 .run(&source, (0, 0, 0, None), |b| {
                     seen.push(b);
-                    Ok(())
+                    Ok(true)
                 })
                 .unwrap_err();
             assert!(err.to_string().contains("batch 4"), "{err}");
@@ -327,7 +331,7 @@ mod tests {
             n += 1;
             match n {
                 3 => Err(Error::Config("stop".into())),
-                _ => Ok(()),
+                _ => Ok(true),
             }
         });
         assert!(err.is_err());

@@ -13,7 +13,9 @@
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop with weight
 //!   decay, PyTorch's update rules, state saved and restored.
 //! - [`Schedule`]: constant, step, exponential, cosine with warm-up, the
-//!   Transformer's inverse square root with warm-up.
+//!   Transformer's inverse square root with warm-up, one-cycle; and
+//!   [`Callback`]s that stop, change the rate ([`ReduceLrOnPlateau`]) or
+//!   save.
 //! - [`clip`]: by global norm (`clip_grad_norm_`) and by value.
 //! - [`metrics`]: accuracy, precision/recall/F1, confusion matrix, MAE/RMSE,
 //!   perplexity, corpus BLEU as sacreBLEU computes it.
@@ -21,6 +23,7 @@
 //!   renamed, CSV/JSON-lines logs and SVG training curves.
 #![warn(missing_docs)]
 
+mod callback;
 pub mod checkpoint;
 pub mod clip;
 pub mod data;
@@ -34,6 +37,7 @@ pub mod optim;
 mod schedule;
 mod trainer;
 
+pub use callback::{Callback, Control, ReduceLrOnPlateau};
 pub use data::{DataSource, Loader, Planned, Streamed};
 pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};

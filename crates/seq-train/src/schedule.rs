@@ -35,6 +35,20 @@ pub enum Schedule {
         /// Warm-up steps.
         warmup: u64,
     },
+    /// PyTorch's `OneCycleLR` (Smith & Topin, 2018) with cosine phases, the
+    /// base rate its peak: from `lr / div_factor` up to `lr` over the first
+    /// `pct_start` of `total` steps, then down to
+    /// `lr / div_factor / final_div_factor`. PyTorch's defaults: 0.3, 25, 1e4.
+    OneCycle {
+        /// Steps of the whole run.
+        total: u64,
+        /// The share of the steps spent rising.
+        pct_start: f64,
+        /// The first rate is the peak over this.
+        div_factor: f64,
+        /// The last rate is the first over this.
+        final_div_factor: f64,
+    },
 }
 
 impl Schedule {
@@ -60,6 +74,25 @@ impl Schedule {
                 let (s, w) = ((step + 1) as f64, warmup.max(1) as f64);
                 lr * (s / w).min((w / s).sqrt())
             }
+            Schedule::OneCycle {
+                total,
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                let initial = lr / div_factor;
+                let last = initial / final_div_factor;
+                let rise_end = (pct_start * total as f64 - 1.0).max(1.0);
+                let end = (total as f64 - 1.0).max(rise_end + 1.0);
+                let s = step as f64;
+                let anneal = |from: f64, to: f64, pct: f64| {
+                    to + (from - to) / 2.0 * ((PI * pct.min(1.0)).cos() + 1.0)
+                };
+                match s <= rise_end {
+                    true => anneal(initial, lr, s / rise_end),
+                    false => anneal(lr, last, (s - rise_end) / (end - rise_end)),
+                }
+            }
         }
     }
 }
@@ -67,6 +100,43 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_cycle_matches_pytorch() {
+        // torch.optim.lr_scheduler.OneCycleLR(max_lr=0.1, total_steps=20).
+        let torch = [
+            0.004,
+            0.01316718427,
+            0.03716718427,
+            0.06683281573,
+            0.09083281573,
+            0.1,
+            0.098746400624,
+            0.095048463201,
+            0.089091617757,
+            0.081174565395,
+            0.071694300179,
+            0.061126202194,
+            0.0500002,
+            0.038874197806,
+            0.028306099821,
+            0.018825834605,
+            0.010908782243,
+            0.004951936799,
+            0.001253999376,
+            4e-07,
+        ];
+        let s = Schedule::OneCycle {
+            total: 20,
+            pct_start: 0.3,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+        };
+        for (step, want) in torch.iter().enumerate() {
+            let got = s.rate(0.1, step as u64);
+            assert!((got - want).abs() < 1e-11, "step {step}: {got} vs {want}");
+        }
+    }
 
     #[test]
     fn each_schedule_at_known_steps() {

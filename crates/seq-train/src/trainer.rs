@@ -8,6 +8,7 @@ use seq_core::{Mode, Params};
 
 use candle_core::backprop::GradStore;
 
+use crate::callback::{Callback, Control};
 use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{DataSource, Loader};
 use crate::{clip, log, EarlyStopping, Error, History, Optimizer, Record, Result, Schedule};
@@ -120,6 +121,9 @@ pub struct Trainer<O> {
     best_weights: Option<Vec<(String, Tensor)>>,
     on_step: Vec<StepHook>,
     on_epoch: Vec<EpochHook>,
+    callbacks: Vec<Box<dyn Callback>>,
+    /// A callback asked to stop after the current step.
+    stop_requested: bool,
 }
 
 impl<O: Optimizer> Trainer<O> {
@@ -135,6 +139,7 @@ impl<O: Optimizer> Trainer<O> {
             batch: 0,
             epoch_loss_sum: 0.0,
             epoch_examples: 0,
+            base_lr: None,
         };
         Trainer {
             base_lr: optimizer.learning_rate(),
@@ -146,12 +151,38 @@ impl<O: Optimizer> Trainer<O> {
             best_weights: None,
             on_step: Vec::new(),
             on_epoch: Vec::new(),
+            callbacks: Vec::new(),
+            stop_requested: false,
         }
     }
 
     /// Calls `hook` after every optimiser step.
     pub fn on_step(&mut self, hook: impl FnMut(&StepEvent) + 'static) {
         self.on_step.push(Box::new(hook));
+    }
+
+    /// Adds a callback that may stop training, change the learning rate or
+    /// save the weights after each step and epoch (e.g.
+    /// [`ReduceLrOnPlateau`](crate::ReduceLrOnPlateau)).
+    pub fn add_callback(&mut self, callback: impl Callback + 'static) {
+        self.callbacks.push(Box::new(callback));
+    }
+
+    /// Carries out what a callback asked; whether it asked to stop.
+    fn obey(&mut self, control: Control) -> Result<bool> {
+        if let Some(lr) = control.learning_rate {
+            if !(lr.is_finite() && lr >= 0.0) {
+                return Err(Error::Config(format!(
+                    "a callback set the learning rate to {lr}"
+                )));
+            }
+            self.base_lr = lr;
+            self.state.base_lr = Some(lr);
+        }
+        if let Some(path) = &control.save {
+            self.params.save(path)?;
+        }
+        Ok(control.stop)
     }
 
     /// Calls `hook` after every epoch with its record.
@@ -196,6 +227,9 @@ impl<O: Optimizer> Trainer<O> {
             var.set(&t)?;
         }
         self.config.seed = state.seed;
+        if let Some(lr) = state.base_lr {
+            self.base_lr = lr;
+        }
         self.history = History::from_state(&state.history);
         self.state = state;
         self.best_weights = best;
@@ -271,7 +305,7 @@ impl<O: Optimizer> Trainer<O> {
                     bar.set_message(format!("loss {:.4}", self.state.epoch_loss()));
                     bar.inc(self.config.accumulate as u64);
                 }
-                Ok(())
+                Ok(!self.stop_requested)
             })?;
             if !micro.is_empty() {
                 // The epoch's last, shorter group of batches.
@@ -411,6 +445,12 @@ impl<O: Optimizer> Trainer<O> {
             grad_norm,
         };
         self.on_step.iter_mut().for_each(|h| h(&event));
+        let mut callbacks = std::mem::take(&mut self.callbacks);
+        let controls: Vec<Control> = callbacks.iter_mut().map(|c| c.on_step(&event)).collect();
+        self.callbacks = callbacks;
+        for control in controls {
+            self.stop_requested |= self.obey(control)?;
+        }
         if let Some(every) = self.config.checkpoint_every {
             if self.state.step % every.max(1) == 0 {
                 self.write_checkpoint()?;
@@ -476,6 +516,17 @@ impl<O: Optimizer> Trainer<O> {
             }
         }
         self.on_epoch.iter_mut().for_each(|h| h(epoch, &record));
+        let mut callbacks = std::mem::take(&mut self.callbacks);
+        let base_lr = self.base_lr;
+        let controls: Vec<Control> = callbacks
+            .iter_mut()
+            .map(|c| c.on_epoch(epoch, &record, base_lr))
+            .collect();
+        self.callbacks = callbacks;
+        for control in controls {
+            stop |= self.obey(control)?;
+        }
+        stop |= std::mem::take(&mut self.stop_requested);
         self.history.epochs.push(record);
         self.state.epoch += 1;
         (

@@ -703,3 +703,68 @@ fn a_frozen_parameter_stays_and_a_group_steps_at_its_own_rate() {
         }
     }
 }
+
+/// Stops at step 3, saves after every epoch.
+struct Act {
+    path: PathBuf,
+}
+
+impl seq_train::Callback for Act {
+    fn on_step(&mut self, e: &seq_train::StepEvent) -> seq_train::Control {
+        match e.step {
+            3 => seq_train::Control::stop(),
+            _ => seq_train::Control::go_on(),
+        }
+    }
+
+    fn on_epoch(&mut self, _: usize, _: &[(String, f64)], _: f64) -> seq_train::Control {
+        seq_train::Control::save(&self.path)
+    }
+}
+
+#[test]
+fn callbacks_stop_save_and_cut_the_rate() {
+    let dir = temp_dir("callbacks");
+    let (p, m) = model(2, 0.0);
+    let mut cfg = TrainerConfig::new(5);
+    cfg.quiet = true;
+    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg.clone(), p.clone(), opt);
+    let path = dir.join("saved.safetensors");
+    t.add_callback(Act { path: path.clone() });
+    let steps = Rc::new(RefCell::new(0));
+    let sink = steps.clone();
+    t.on_step(move |_| *sink.borrow_mut() += 1);
+    let history = t.fit(&m, &data(1, 10), None).unwrap();
+    assert_eq!(
+        (*steps.borrow(), history.epochs.len()),
+        (4, 1),
+        "stopped after step 3"
+    );
+    let (q, _) = model(9, 0.0);
+    q.load(&path).unwrap();
+    let w = |p: &Params| {
+        p.get("l1.weight")
+            .unwrap()
+            .as_tensor()
+            .to_vec2::<f64>()
+            .unwrap()
+    };
+    assert_eq!(w(&p), w(&q), "the epoch's weights were saved");
+
+    // A validation loss that never improves: the rate halves after 2 more epochs.
+    let (p, m) = model(2, 0.0);
+    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    t.add_callback(
+        seq_train::ReduceLrOnPlateau::new("val_loss", Goal::Max)
+            .with_patience(1)
+            .with_factor(0.5),
+    );
+    let lrs = Rc::new(RefCell::new(Vec::new()));
+    let sink = lrs.clone();
+    t.on_step(move |e| sink.borrow_mut().push(e.lr));
+    // Goal::Max on a falling loss: no epoch improves on the first.
+    t.fit(&m, &data(1, 1), Some(&data(2, 1))).unwrap();
+    assert_eq!(*lrs.borrow(), [0.1, 0.1, 0.1, 0.05, 0.05]);
+}
