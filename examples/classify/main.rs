@@ -19,7 +19,7 @@ use candle_core::{DType, Device};
 use seq::core::Params;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
-use common::classifier::{text_batches, Classifier, TextBatch};
+use common::classifier::{text_batches, text_source, Classifier, TextBatch};
 use common::cli::Cli;
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
@@ -179,19 +179,18 @@ fn fit_one(
     let start = Instant::now();
     let tokenizer = vocabulary(task.train.texts.iter().map(String::as_str))?;
     let max_len = args.max_len.max(args.passage);
-    let batches = |t: &Texts, size: usize| -> Result<Vec<TextBatch>, Error> {
-        let ids = t
-            .texts
+    let ids = |t: &Texts| -> Result<Vec<Vec<u32>>, Error> {
+        t.texts
             .iter()
             .map(|text| word_ids(&tokenizer, text, max_len))
-            .collect::<Result<Vec<_>, Error>>()?;
-        Ok(text_batches(&ids, &t.labels, size, device)?)
+            .collect()
     };
-    let (fit, val, test) = (
-        batches(&task.train, args.batch_size)?,
-        batches(&task.val, 128)?,
-        batches(&task.test, 128)?,
-    );
+    let batches = |t: &Texts, size: usize| -> Result<Vec<TextBatch>, Error> {
+        Ok(text_batches(&ids(t)?, &t.labels, size, device)?)
+    };
+    let train_ids = ids(&task.train)?;
+    let fit = text_source(&train_ids, &task.train.labels, args.batch_size, device);
+    let (val, test) = (batches(&task.val, 128)?, batches(&task.test, 128)?);
     let params = Params::new(args.seed);
     let config = EncoderConfig {
         kind,

@@ -6,7 +6,7 @@ use candle_nn::VarBuilder;
 use seq::core::{Dropout, Linear, LinearConfig, Mode, Result};
 use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
 use seq::train::metrics::ConfusionMatrix;
-use seq::train::{loss, Task};
+use seq::train::{loss, DataSource, Planned, Task};
 
 use super::encoder::{EncoderConfig, TextEncoder};
 
@@ -19,33 +19,63 @@ pub struct TextBatch {
     pub rows: Vec<usize>,
 }
 
-/// Texts as batches of about `size`, bucketed by length so that little is
-/// padding; the order is fixed (the trainer shuffles the batches).
+/// The batches of `size` texts (bucketed by length so that little is
+/// padding) that `seed` and `epoch` draw.
+fn plan(ids: &[Vec<u32>], size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+    let config = BatcherConfig {
+        bucket: 8,
+        prefetch: 0,
+        shuffle: Some(seed),
+        ..BatcherConfig::new(size)
+    };
+    Batcher::new(config).plan(&lengths, epoch as u64)
+}
+
+/// The texts `rows`, padded after their ends, with their labels.
+fn collate(
+    ids: &[Vec<u32>],
+    labels: &[u32],
+    rows: Vec<usize>,
+    device: &Device,
+) -> Result<TextBatch> {
+    let seqs: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
+    let padded = pad_sequences(&seqs, None, Side::Post, Side::Post, 0)?;
+    let y: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
+    Ok(TextBatch {
+        ids: Tensor::from_vec(padded.ids, (padded.batch, padded.time), device)?,
+        labels: Tensor::from_vec(y, rows.len(), device)?,
+        rows,
+    })
+}
+
+/// Texts as batches of about `size`, bucketed by length; one fixed plan
+/// (for evaluation).
 pub fn text_batches(
     ids: &[Vec<u32>],
     labels: &[u32],
     size: usize,
     device: &Device,
 ) -> Result<Vec<TextBatch>> {
-    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-    let config = BatcherConfig {
-        bucket: 8,
-        prefetch: 0,
-        ..BatcherConfig::new(size)
-    };
-    let plan = Batcher::new(config).plan(&lengths, 0);
-    plan.iter()
-        .map(|rows| {
-            let seqs: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
-            let padded = pad_sequences(&seqs, None, Side::Post, Side::Post, 0)?;
-            let y: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
-            Ok(TextBatch {
-                ids: Tensor::from_vec(padded.ids, (padded.batch, padded.time), device)?,
-                labels: Tensor::from_vec(y, rows.len(), device)?,
-                rows: rows.clone(),
-            })
-        })
+    plan(ids, size, 0, 0)
+        .into_iter()
+        .map(|rows| collate(ids, labels, rows, device))
         .collect()
+}
+
+/// Texts as training data: batches of about `size` drawn afresh every
+/// epoch from the run's seed (members reshuffled, length buckets redrawn)
+/// and padded on the trainer's loader threads.
+pub fn text_source<'a>(
+    ids: &'a [Vec<u32>],
+    labels: &'a [u32],
+    size: usize,
+    device: &'a Device,
+) -> impl DataSource<Batch = TextBatch> + 'a {
+    Planned::new(
+        move |epoch, seed| Ok(plan(ids, size, seed, epoch)),
+        move |rows| Ok(collate(ids, labels, rows, device)?),
+    )
 }
 
 /// Many-to-one: token ids to class scores. Two classes get one logit (the

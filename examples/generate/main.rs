@@ -4,6 +4,13 @@
 //! at several temperatures, each sampled character fed back as the next
 //! input.
 //!
+//! The text is read as 32 parallel streams cut into consecutive chunks of
+//! 100 characters (at an offset that changes every epoch). Training is
+//! stateful by default: each chunk starts from the state the previous chunk
+//! of its stream ended in, detached, so the model sees context beyond 100
+//! characters while gradients flow back through 100 steps only (truncated
+//! backpropagation through time); `--stateless` starts every chunk afresh.
+//!
 //! ```text
 //! cargo run --release --example generate
 //! cargo run --release --example generate -- --prompt "To be" --length 400
@@ -21,7 +28,7 @@ use seq::core::{Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, 
 use seq::data::readers::text::read_corpus;
 use seq::data::{Standardize, Tokenizer, VocabConfig};
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, State};
-use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
+use seq::train::{OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
 use common::report::write_results;
@@ -37,6 +44,7 @@ usage: cargo run --release --example generate -- [options]
   --length N       characters to sample per temperature [300]
   --prompt TEXT    where the samples start [\"HAMLET.\"]
   --seed N         seed of weights, batch order and sampling [0]
+  --stateless      start every 100-character chunk from a zero state (no truncated BPTT)
   --out DIR        results and curves [runs/generate]
   --smoke          a tiny run in seconds (used by `cargo xtask check`)
   -h, --help       this text";
@@ -52,6 +60,7 @@ struct Args {
     seed: u64,
     out: PathBuf,
     smoke: bool,
+    stateless: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         seed: cli.get("--seed", 0)?,
         out: cli.get("--out", "runs/generate".into())?,
         smoke: cli.switch("--smoke")?,
+        stateless: cli.switch("--stateless")?,
     };
     cli.finish()?;
     if args.prompt.is_empty() {
@@ -73,18 +83,26 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Characters `[batch, 100]` and the next character of each `[batch, 100]`.
+/// Characters `[streams, 100]` and the next character of each, and whether
+/// this is the first chunk of its streams (the carried state starts anew).
 #[derive(Clone)]
 struct Batch {
     input: Tensor,
     target: Tensor,
+    first: bool,
 }
 
-/// Embedding, LSTM, and logits over the characters at every step.
+/// The parallel streams the text is read as (at most).
+const STREAMS: usize = 32;
+
+/// Embedding, LSTM, and logits over the characters at every step; in
+/// training, the state the last chunk ended in (when stateful).
 struct CharModel {
     embedding: Embedding,
     lstm: Lstm,
     head: Linear,
+    stateful: bool,
+    carried: std::cell::RefCell<Option<State>>,
 }
 
 impl CharModel {
@@ -93,7 +111,23 @@ impl CharModel {
             embedding: Embedding::new(EmbeddingConfig::new(vocab, 32), vb.pp("embedding"))?,
             lstm: Lstm::new(RecurrentConfig::new(32, hidden), vb.pp("lstm"))?,
             head: Linear::new(LinearConfig::new(hidden, vocab), vb.pp("head"))?,
+            stateful: true,
+            carried: std::cell::RefCell::new(None),
         })
+    }
+
+    /// The loss of a chunk starting from `state`, and the state it ends in,
+    /// detached (the truncation of backpropagation through time).
+    fn chunk_loss(
+        &self,
+        b: &Batch,
+        state: Option<&State>,
+        mode: Mode,
+    ) -> seq::core::Result<(Tensor, State)> {
+        let state = state.filter(|_| self.stateful && !b.first);
+        let (logits, last) = self.step(&b.input, state, mode)?;
+        let loss = seq::train::loss::cross_entropy(&logits, &b.target, None, 0.0)?;
+        Ok((loss, last.detach()))
     }
 
     /// Logits `[batch, time, vocab]` and the state after the last step.
@@ -110,14 +144,21 @@ impl CharModel {
 }
 
 impl Task<Batch> for CharModel {
+    /// Training batches come in order, stream by stream: each starts from
+    /// the state the one before ended in.
     fn loss(&self, b: &Batch, mode: Mode) -> seq::core::Result<Tensor> {
-        seq::train::loss::cross_entropy(&self.step(&b.input, None, mode)?.0, &b.target, None, 0.0)
+        let carried = self.carried.borrow_mut().take();
+        let (loss, last) = self.chunk_loss(b, carried.as_ref(), mode)?;
+        *self.carried.borrow_mut() = Some(last);
+        Ok(loss)
     }
 
     fn metrics(&self, batches: &[Batch]) -> seq::core::Result<Vec<(String, f64)>> {
-        let mut nats = 0.0;
+        let (mut nats, mut state) = (0.0, None);
         for b in batches {
-            nats += self.loss(b, Mode::Eval)?.to_scalar::<f32>()? as f64;
+            let (loss, last) = self.chunk_loss(b, state.as_ref(), Mode::Eval)?;
+            nats += loss.to_scalar::<f32>()? as f64;
+            state = Some(last);
         }
         Ok(vec![(
             "bits_per_char".into(),
@@ -130,23 +171,35 @@ fn main() {
     common::main("generate", || run(parse_args()?))
 }
 
-/// Consecutive 101-character pieces of `ids` as batches of 32.
-fn batches(ids: &[u32], device: &Device) -> Result<Vec<Batch>, Error> {
-    let pieces: Vec<&[u32]> = ids.chunks_exact(STEPS + 1).collect();
-    pieces
-        .chunks(32)
-        .map(|chunk| {
-            let input: Vec<u32> = chunk
-                .iter()
-                .flat_map(|p| p[..STEPS].iter().copied())
-                .collect();
-            let target: Vec<u32> = chunk.iter().flat_map(|p| p[1..].iter().copied()).collect();
-            Ok(Batch {
-                input: Tensor::from_vec(input, (chunk.len(), STEPS), device)?,
-                target: Tensor::from_vec(target, (chunk.len(), STEPS), device)?,
-            })
-        })
-        .collect()
+/// How many streams `ids` is read as: [`STREAMS`], fewer for a text too
+/// short to give each two chunks.
+fn streams(ids: &[u32]) -> usize {
+    STREAMS.min(ids.len() / (2 * STEPS + 1)).max(1)
+}
+
+/// `ids` as [`streams`] equal streams read from `offset` on: the number
+/// of consecutive chunks of [`STEPS`] characters (and their next ones)
+/// each stream holds.
+fn chunks(ids: &[u32], offset: usize) -> usize {
+    (ids.len() / streams(ids)).saturating_sub(offset + 1) / STEPS
+}
+
+/// Chunk `k` of every stream: characters `[streams, STEPS]`, the next ones.
+fn chunk(ids: &[u32], offset: usize, k: usize, device: &Device) -> seq::core::Result<Batch> {
+    let n = streams(ids);
+    let len = ids.len() / n;
+    let at = |s: usize| s * len + offset + k * STEPS;
+    let input: Vec<u32> = (0..n)
+        .flat_map(|s| ids[at(s)..at(s) + STEPS].iter().copied())
+        .collect();
+    let target: Vec<u32> = (0..n)
+        .flat_map(|s| ids[at(s) + 1..at(s) + STEPS + 1].iter().copied())
+        .collect();
+    Ok(Batch {
+        input: Tensor::from_vec(input, (n, STEPS), device)?,
+        target: Tensor::from_vec(target, (n, STEPS), device)?,
+        first: k == 0,
+    })
 }
 
 /// Cross-entropy in bits of `ids` under the character frequencies of
@@ -178,8 +231,21 @@ fn run(args: Args) -> Result<(), Error> {
     let ids = tokenizer.encode(&text, false)?;
     let cut = ids.len() * 9 / 10;
     let (train_ids, val_ids) = (&ids[..cut], &ids[cut..]);
-    let (train, val) = (batches(train_ids, &device)?, batches(val_ids, &device)?);
-    if train.is_empty() || val.is_empty() {
+    // Training reads the streams from an offset drawn every epoch, in order.
+    let train = Planned::new(
+        |epoch: usize, seed: u64| {
+            let offset = Rng::new(seed ^ epoch as u64).below(STEPS);
+            Ok((0..chunks(train_ids, offset))
+                .map(|k| (offset, k))
+                .collect())
+        },
+        |(offset, k): (usize, usize)| Ok(chunk(train_ids, offset, k, &device)?),
+    );
+    let val = (0..chunks(val_ids, 0))
+        .map(|k| chunk(val_ids, 0, k, &device))
+        .collect::<seq::core::Result<Vec<_>>>()?;
+    let n_train = chunks(train_ids, STEPS);
+    if n_train == 0 || val.is_empty() {
         return Err(format!(
             "{}: too short for pieces of {} characters",
             args.text.display(),
@@ -189,15 +255,20 @@ fn run(args: Args) -> Result<(), Error> {
     }
     let vocab = tokenizer.vocab_size();
     println!(
-        "{} characters, {} distinct; {} training and {} validation batches",
+        "{} characters, {} distinct; {} streams, about {n_train} training and {} validation chunks of {STEPS} each; {}",
         ids.len(),
         vocab - 4,
-        train.len(),
-        val.len()
+        streams(train_ids),
+        val.len(),
+        match args.stateless {
+            true => "each chunk from a zero state",
+            false => "truncated BPTT: each chunk from the state the one before ended in",
+        }
     );
 
     let params = Params::new(args.seed);
-    let model = CharModel::new(vocab, args.hidden, params.var_builder(DType::F32, &device))?;
+    let mut model = CharModel::new(vocab, args.hidden, params.var_builder(DType::F32, &device))?;
+    model.stateful = !args.stateless;
     let optimizer = OptimizerConfig::adam(3e-3).build(params.named_vars())?;
     let out = if args.smoke {
         args.out.join("smoke")
@@ -240,6 +311,7 @@ fn run(args: Args) -> Result<(), Error> {
         &serde_json::json!({
             "example": "generate",
             "val_bits_per_char": bits,
+            "truncated_bptt": !args.stateless,
             "unigram_bits": unigram,
             "epochs": history.epochs.len(),
             "seconds": seconds,

@@ -26,6 +26,16 @@ impl State {
         State { h, c: Some(c) }
     }
 
+    /// The same values cut from the graph that computed them: carried into
+    /// the next batch, the state passes information forward but no
+    /// gradient back (truncated backpropagation through time).
+    pub fn detach(&self) -> Self {
+        State {
+            h: self.h.detach(),
+            c: self.c.as_ref().map(Tensor::detach),
+        }
+    }
+
     /// Applies `f` to `h` and to `c` if present.
     pub fn map(
         &self,

@@ -9,7 +9,8 @@
 //! so two runs with one seed see the same batches and a resumed run, which
 //! skips the parts it already trained on, repeats the uninterrupted one.
 
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use seq_core::Rng;
@@ -213,37 +214,51 @@ impl Loader {
             }
         }
         let workers = self.workers.max(1);
+        // One queue of parts and one of batches per worker. With a single
+        // worker it reads the parts itself.
+        let parts_in: Vec<Queue<Result<S::Part>>> =
+            (0..workers).map(|_| Queue::new(self.prefetch)).collect();
+        let batches_out: Vec<Queue<Result<S::Batch>>> =
+            (0..workers).map(|_| Queue::new(self.prefetch)).collect();
+        let mut parts = Some(parts);
         std::thread::scope(|scope| {
-            let mut to_workers = Vec::with_capacity(workers);
-            let mut from_workers = Vec::with_capacity(workers);
-            for _ in 0..workers {
-                let (tx_part, rx_part) = mpsc::sync_channel::<Result<S::Part>>(self.prefetch);
-                let (tx_batch, rx_batch) = mpsc::sync_channel::<Result<S::Batch>>(self.prefetch);
+            for (parts_in, out) in parts_in.iter().zip(&batches_out) {
+                let mut own = if workers == 1 { parts.take() } else { None };
                 scope.spawn(move || {
-                    for part in rx_part {
-                        if tx_batch.send(part.and_then(|p| source.make(p))).is_err() {
+                    let _done = out.sender();
+                    let _gone = parts_in.receiver();
+                    loop {
+                        let part = match own.as_mut() {
+                            Some(parts) => parts.next(),
+                            None => parts_in.recv(),
+                        };
+                        let Some(part) = part else { break };
+                        if !out.send(part.and_then(|p| source.make(p))) {
                             break; // training stopped
                         }
                     }
                 });
-                to_workers.push(tx_part);
-                from_workers.push(rx_batch);
             }
-            // Part i goes to worker i % workers; reading the workers in
-            // turn gives the batches back in order.
-            scope.spawn(move || {
-                for (i, part) in parts.enumerate() {
-                    if to_workers[i % workers].send(part).is_err() {
-                        break;
+            if let Some(parts) = parts.take() {
+                // Part i goes to worker i % workers; reading the workers in
+                // turn gives the batches back in order.
+                let parts_in = &parts_in;
+                scope.spawn(move || {
+                    let _done: Vec<_> = parts_in.iter().map(Queue::sender).collect();
+                    for (i, part) in parts.enumerate() {
+                        if !parts_in[i % workers].send(part) {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            }
+            let _gone: Vec<_> = batches_out.iter().map(Queue::receiver).collect();
             let mut wait = Duration::ZERO;
             for i in 0.. {
                 let start = Instant::now();
-                let next = from_workers[i % workers].recv();
+                let next = batches_out[i % workers].recv();
                 wait += start.elapsed();
-                let Ok(batch) = next else {
+                let Some(batch) = next else {
                     break; // no more parts
                 };
                 if !step(batch?)? {
@@ -252,6 +267,101 @@ impl Loader {
             }
             Ok::<_, Error>(wait)
         })
+    }
+}
+
+/// A bounded queue between the loader's threads. Waiting threads sleep on
+/// a condition variable (no spinning, so they take no time from the
+/// threads that compute); dropping the guard of either side ends it.
+struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    changed: Condvar,
+    capacity: usize,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    senders_done: bool,
+    receiver_gone: bool,
+}
+
+/// Ends a queue's sending (`send_side`) or receiving side when dropped.
+struct Guard<'a, T> {
+    queue: &'a Queue<T>,
+    send_side: bool,
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        let mut s = self.queue.lock();
+        match self.send_side {
+            true => s.senders_done = true,
+            false => s.receiver_gone = true,
+        }
+        self.queue.changed.notify_all();
+    }
+}
+
+impl<T> Queue<T> {
+    fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                senders_done: false,
+                receiver_gone: false,
+            }),
+            changed: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The guard of the sending side: dropped, the receiver sees the end.
+    fn sender(&self) -> Guard<'_, T> {
+        Guard {
+            queue: self,
+            send_side: true,
+        }
+    }
+
+    /// The guard of the receiving side: dropped, senders stop.
+    fn receiver(&self) -> Guard<'_, T> {
+        Guard {
+            queue: self,
+            send_side: false,
+        }
+    }
+
+    /// Waits for room and puts `item` in; false once the receiver is gone.
+    fn send(&self, item: T) -> bool {
+        let mut s = self.lock();
+        while s.items.len() >= self.capacity && !s.receiver_gone {
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        if s.receiver_gone {
+            return false;
+        }
+        s.items.push_back(item);
+        self.changed.notify_all();
+        true
+    }
+
+    /// Waits for an item; `None` once the queue is empty and its sender done.
+    fn recv(&self) -> Option<T> {
+        let mut s = self.lock();
+        loop {
+            if let Some(item) = s.items.pop_front() {
+                self.changed.notify_all();
+                return Some(item);
+            }
+            if s.senders_done {
+                return None;
+            }
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
