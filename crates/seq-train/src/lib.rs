@@ -44,5 +44,5 @@ pub use error::{Error, Result};
 pub use history::{History, Record};
 pub use log::write_all as write_logs;
 pub use optim::{Optim, Optimizer, OptimizerConfig, ParamGroup};
-pub use schedule::Schedule;
+pub use schedule::{RateFn, Schedule};
 pub use trainer::{StepEvent, Task, Trainer, TrainerConfig};

@@ -120,17 +120,17 @@ fn plot(path: &Path, history: &History) -> Result<()> {
 }
 
 /// A progress bar over `len` steps, or a hidden one in quiet mode.
-pub(crate) fn progress(len: usize, epoch: usize, quiet: bool) -> ProgressBar {
+pub(crate) fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len as u64);
     let style = ProgressStyle::with_template(
-        "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+        "{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
     bar.set_style(style);
-    bar.set_prefix(epoch.to_string());
+    bar.set_prefix(what.to_string());
     bar
 }

@@ -49,6 +49,26 @@ pub enum Schedule {
         /// The last rate is the first over this.
         final_div_factor: f64,
     },
+    /// A schedule of the user's: the rate at `step` for the base rate
+    /// `lr` (a function, so a schedule stays `Copy` and comparable).
+    Custom(RateFn),
+}
+
+/// A user's learning-rate function, `rate(lr, step)`; equal when it is
+/// the same function.
+#[derive(Clone, Copy)]
+pub struct RateFn(pub fn(lr: f64, step: u64) -> f64);
+
+impl PartialEq for RateFn {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl std::fmt::Debug for RateFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RateFn({:p})", self.0 as *const ())
+    }
 }
 
 impl Schedule {
@@ -93,6 +113,7 @@ impl Schedule {
                     false => anneal(lr, last, (s - rise_end) / (end - rise_end)),
                 }
             }
+            Schedule::Custom(RateFn(f)) => f(lr, step),
         }
     }
 }
@@ -100,6 +121,15 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_custom_schedule_is_the_users_function() {
+        fn halving(lr: f64, step: u64) -> f64 {
+            lr / (1u64 << step.min(60)) as f64
+        }
+        let s = Schedule::Custom(RateFn(halving));
+        assert_eq!((s.rate(1.0, 0), s.rate(1.0, 3)), (1.0, 0.125));
+    }
 
     #[test]
     fn one_cycle_matches_pytorch() {

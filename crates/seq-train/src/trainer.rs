@@ -242,11 +242,14 @@ impl<O: Optimizer> Trainer<O> {
             return Err(Error::Config("evaluate: no batches".into()));
         }
         let (mut total, mut n) = (0.0, 0usize);
+        let bar = log::progress(data.len(), "evaluate", self.config.quiet);
         for batch in data {
             let size = task.size(batch);
             total += scalar(&task.loss(batch, Mode::Eval)?)? * size as f64;
             n += size;
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         let mut out = vec![("loss".to_string(), total / n.max(1) as f64)];
         out.extend(task.metrics(data)?);
         Ok(out)
@@ -258,7 +261,16 @@ impl<O: Optimizer> Trainer<O> {
         data: &[B],
         f: impl Fn(&B, Mode) -> seq_core::Result<Tensor>,
     ) -> Result<Vec<Tensor>> {
-        data.iter().map(|b| Ok(f(b, Mode::Eval)?)).collect()
+        let bar = log::progress(data.len(), "predict", self.config.quiet);
+        let out = data
+            .iter()
+            .map(|b| {
+                bar.inc(1);
+                Ok(f(b, Mode::Eval)?)
+            })
+            .collect();
+        bar.finish_and_clear();
+        out
     }
 
     /// Trains on `train` for the configured epochs, evaluating on `val`
@@ -289,7 +301,11 @@ impl<O: Optimizer> Trainer<O> {
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;
             let start = Instant::now();
-            let bar = log::progress(train.len_hint().unwrap_or(0), epoch + 1, self.config.quiet);
+            let bar = log::progress(
+                train.len_hint().unwrap_or(0),
+                &format!("epoch {}", epoch + 1),
+                self.config.quiet,
+            );
             let skip = self.state.batch as usize;
             bar.inc(skip as u64);
             let mut micro: Vec<B> = Vec::with_capacity(self.config.accumulate);
@@ -324,11 +340,7 @@ impl<O: Optimizer> Trainer<O> {
                     if k == "loss" && !v.is_finite() {
                         // As for the training loss: stop before this
                         // epoch's checkpoint, the last good one stays.
-                        return Err(Error::NonFinite {
-                            step: self.state.step,
-                            what: "validation loss".into(),
-                            value: v,
-                        });
+                        return Err(non_finite(self.state.step, "validation loss", v));
                     }
                     record.push((format!("val_{k}"), v));
                 }
@@ -370,11 +382,7 @@ impl<O: Optimizer> Trainer<O> {
             let loss = task.loss(batch, Mode::Train)?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    step,
-                    what: "loss".into(),
-                    value,
-                });
+                return Err(non_finite(step, "loss", value));
             }
             loss_sum += value * size as f64;
             let weight = size as f64 / total.max(1) as f64;
@@ -410,11 +418,7 @@ impl<O: Optimizer> Trainer<O> {
             if let Some(g) = grads.get(v.as_tensor()) {
                 let s = scalar(&g.abs()?.sum_all()?)?;
                 if !s.is_finite() {
-                    return Err(Error::NonFinite {
-                        step,
-                        what: format!("gradient of {name}"),
-                        value: s,
-                    });
+                    return Err(non_finite(step, format!("gradient of {name}"), s));
                 }
             }
         }
@@ -470,6 +474,7 @@ impl<O: Optimizer> Trainer<O> {
                 self.best_weights.as_deref(),
             )?
             .commit()?;
+            tracing::info!(path = %path.display(), step = self.state.step, "checkpoint written");
         }
         Ok(())
     }
@@ -513,8 +518,12 @@ impl<O: Optimizer> Trainer<O> {
             } else {
                 self.state.bad_epochs += 1;
                 stop = self.state.bad_epochs >= es.patience;
+                if stop {
+                    tracing::info!(epoch = epoch + 1, monitor = %es.monitor, best = ?self.state.best, "early stop");
+                }
             }
         }
+        tracing::info!(epoch = epoch + 1, step = self.state.step, metrics = ?record, "epoch end");
         self.on_epoch.iter_mut().for_each(|h| h(epoch, &record));
         let mut callbacks = std::mem::take(&mut self.callbacks);
         let base_lr = self.base_lr;
@@ -541,6 +550,14 @@ impl<O: Optimizer> Trainer<O> {
         }
         Ok(stop)
     }
+}
+
+/// The error of a non-finite loss or gradient, also sent as a `tracing`
+/// warning.
+fn non_finite(step: u64, what: impl Into<String>, value: f64) -> Error {
+    let what = what.into();
+    tracing::warn!(step, what = %what, value, "not finite: training stops");
+    Error::NonFinite { step, what, value }
 }
 
 fn scalar(t: &Tensor) -> Result<f64> {
