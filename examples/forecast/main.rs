@@ -19,12 +19,12 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use seq::conv::{TemporalBlock, TemporalBlockConfig};
-use seq::core::{Dropout, Linear, LinearConfig, Mode, Module, Params, Seq};
+use seq::core::{Dropout, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
 use seq::data::pipeline::{Normalizer, Windows};
 use seq::data::readers::timeseries::{parse_time, read_series, Missing, SeriesOptions};
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
-use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
+use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
 use common::report::write_results;
@@ -257,30 +257,38 @@ fn run(args: Args) -> Result<(), Error> {
         split(oct..nov, 1, limit)?,
         split(nov..n, 1, limit)?,
     );
-    let batch = |starts: &[usize]| -> Result<Vec<Batch>, Error> {
-        starts
-            .chunks(64)
-            .map(|chunk| {
-                let x: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|&s| {
-                        windows
-                            .rows(s)
-                            .flat_map(|r| values[r].iter().map(|&v| v as f32))
-                    })
-                    .collect();
-                let y: Vec<f32> = chunk
-                    .iter()
-                    .map(|&s| values[windows.target(s)][temp] as f32)
-                    .collect();
-                Ok(Batch {
-                    x: Tensor::from_vec(x, (chunk.len(), PAST, series.columns.len()), &device)?,
-                    y: Tensor::from_vec(y, (chunk.len(), 1), &device)?,
-                })
+    // The windows starting at `chunk`, as one batch.
+    let make = |chunk: &[usize]| -> seq::core::Result<Batch> {
+        let x: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&s| {
+                windows
+                    .rows(s)
+                    .flat_map(|r| values[r].iter().map(|&v| v as f32))
             })
-            .collect()
+            .collect();
+        let y: Vec<f32> = chunk
+            .iter()
+            .map(|&s| values[windows.target(s)][temp] as f32)
+            .collect();
+        Ok(Batch {
+            x: Tensor::from_vec(x, (chunk.len(), PAST, series.columns.len()), &device)?,
+            y: Tensor::from_vec(y, (chunk.len(), 1), &device)?,
+        })
     };
-    let (train_b, val_b, test_b) = (batch(&train)?, batch(&val)?, batch(&test)?);
+    let batch = |starts: &[usize]| -> seq::core::Result<Vec<Batch>> {
+        starts.chunks(64).map(make).collect()
+    };
+    // Training windows: new batches of 64 every epoch, drawn from the seed.
+    let train_b = Planned::new(
+        |epoch: usize, seed: u64| {
+            let mut order = train.clone();
+            Rng::new(seed ^ (epoch as u64 + 1)).shuffle(&mut order);
+            Ok(order.chunks(64).map(<[usize]>::to_vec).collect())
+        },
+        |chunk: Vec<usize>| Ok(make(&chunk)?),
+    );
+    let (val_b, test_b) = (batch(&val)?, batch(&test)?);
     println!(
         "{} training, {} validation, {} test windows of {PAST} hours; model {}",
         train.len(),

@@ -23,7 +23,7 @@ use seq::core::{Mode, Params};
 use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
-use common::classifier::text_batches;
+use common::classifier::{text_batches, text_source};
 use common::cli::Cli;
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
@@ -135,7 +135,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
             .collect()
     };
     let (train_ids, val_ids, test_ids) = (ids(&task.train)?, ids(&task.val)?, ids(&task.test)?);
-    let fit = text_batches(&train_ids, &task.train.labels, args.batch_size, device)?;
+    let fit = text_source(&train_ids, &task.train.labels, args.batch_size, device);
     let val = text_batches(&val_ids, &task.val.labels, 128, device)?;
     let test = text_batches(&test_ids, &task.test.labels, 128, device)?;
     println!(

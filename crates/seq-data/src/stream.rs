@@ -183,14 +183,7 @@ impl Records {
     /// The index of the column called `name`; an error naming the file
     /// and the columns it has.
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.headers.iter().position(|h| h == name).ok_or_else(|| {
-            Error::parse(
-                &self.path,
-                1,
-                None,
-                format!("no column {name:?}; the header has {:?}", self.headers),
-            )
-        })
+        crate::readers::text::column(&self.path, &self.headers, name)
     }
 }
 

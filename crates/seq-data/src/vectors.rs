@@ -143,17 +143,14 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<HashMap<String,
                 let v = fields
                     .enumerate()
                     .map(|(c, f)| {
-                        f.parse::<f32>()
-                            .ok()
-                            .filter(|v| v.is_finite())
-                            .ok_or_else(|| {
-                                Error::parse(
-                                    path,
-                                    i + 1,
-                                    Some(c + 2),
-                                    format!("not a finite number: {f:?}"),
-                                )
-                            })
+                        crate::readers::finite::<f32>(f).ok_or_else(|| {
+                            Error::parse(
+                                path,
+                                i + 1,
+                                Some(c + 2),
+                                format!("not a finite number: {f:?}"),
+                            )
+                        })
                     })
                     .collect::<Result<Vec<f32>>>()?;
                 if v.is_empty() {

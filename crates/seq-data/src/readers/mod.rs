@@ -5,3 +5,9 @@
 pub mod text;
 pub mod timeseries;
 pub mod ucr;
+
+/// `s` as a finite number; `None` for anything else (text, NaN, infinity,
+/// a value beyond the type's range).
+pub(crate) fn finite<T: std::str::FromStr + num_traits::Float>(s: &str) -> Option<T> {
+    s.parse::<T>().ok().filter(|v| v.is_finite())
+}

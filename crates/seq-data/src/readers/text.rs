@@ -117,14 +117,7 @@ impl Table {
 
     /// The index of the column called `name`.
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.headers.iter().position(|h| h == name).ok_or_else(|| {
-            Error::parse(
-                &self.path,
-                1,
-                None,
-                format!("no column {name:?}; the header has {:?}", self.headers),
-            )
-        })
+        column(&self.path, &self.headers, name)
     }
 
     /// Every record with its line; each has as many fields as the header,
@@ -153,6 +146,19 @@ impl Table {
         }
         Ok(out)
     }
+}
+
+/// The index of the column `name` among `headers` (line 1 of `path`); an
+/// error naming the file and the columns it has.
+pub(crate) fn column(path: &Path, headers: &[String], name: &str) -> Result<usize> {
+    headers.iter().position(|h| h == name).ok_or_else(|| {
+        Error::parse(
+            path,
+            1,
+            None,
+            format!("no column {name:?}; the header has {headers:?}"),
+        )
+    })
 }
 
 /// The line on which a quoted field opens that is never closed, by the

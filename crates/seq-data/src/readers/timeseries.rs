@@ -192,18 +192,14 @@ pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
                     report.missing.push((line, name.clone()));
                     f64::NAN
                 }
-                s => s
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        Error::parse(
-                            path,
-                            line,
-                            Some(c + 1),
-                            format!("{name}: not a finite number: {s:?}"),
-                        )
-                    })?,
+                s => super::finite::<f64>(s).ok_or_else(|| {
+                    Error::parse(
+                        path,
+                        line,
+                        Some(c + 1),
+                        format!("{name}: not a finite number: {s:?}"),
+                    )
+                })?,
             };
             row.push(v);
         }

@@ -189,22 +189,18 @@ pub fn read_ts(path: &Path) -> Result<TsDataset> {
                         "a missing value, and the header says @missing false",
                     )),
                     "?" | "NaN" => Ok(f64::NAN),
-                    s => s
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| {
-                            Error::parse(
-                                path,
-                                n,
-                                Some(d + 1),
-                                format!(
-                                    "dimension {}: not a finite number: {:?}",
-                                    d + 1,
-                                    truncate(s)
-                                ),
-                            )
-                        }),
+                    s => super::finite::<f64>(s).ok_or_else(|| {
+                        Error::parse(
+                            path,
+                            n,
+                            Some(d + 1),
+                            format!(
+                                "dimension {}: not a finite number: {:?}",
+                                d + 1,
+                                truncate(s)
+                            ),
+                        )
+                    }),
                 })
                 .collect::<Result<Vec<f64>>>()?;
             dims.push(values);
