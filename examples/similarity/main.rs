@@ -23,7 +23,7 @@ use seq::core::{Mode, Params};
 use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
-use common::classifier::{text_batches, text_source};
+use common::classifier::text_batches;
 use common::cli::Cli;
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
@@ -135,7 +135,11 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
             .collect()
     };
     let (train_ids, val_ids, test_ids) = (ids(&task.train)?, ids(&task.val)?, ids(&task.test)?);
-    let fit = text_source(&train_ids, &task.train.labels, args.batch_size, device);
+    // The same batches every epoch (order shuffled): with batches drawn
+    // afresh every epoch the BiLSTM encoder stalls at chance (MAP 0.087 on
+    // seeds 0 and 1, against 0.134 with fixed batches); the CNN and the bag
+    // model are unaffected (0.143, 0.147).
+    let fit = text_batches(&train_ids, &task.train.labels, args.batch_size, device)?;
     let val = text_batches(&val_ids, &task.val.labels, 128, device)?;
     let test = text_batches(&test_ids, &task.test.labels, 128, device)?;
     println!(
