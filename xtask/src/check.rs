@@ -2,7 +2,8 @@
 
 use crate::{step, suites};
 
-/// fmt, clippy, every test, both suites, a smoke run of every example.
+/// fmt, clippy, every test, both suites, the MPI test, a smoke run of
+/// every example.
 pub fn run() -> Result<(), String> {
     step::cargo("fmt", &["fmt", "--all", "--", "--check"])?;
     step::cargo(
@@ -35,6 +36,7 @@ pub fn run() -> Result<(), String> {
     step::cargo("tests", &["test", "--workspace"])?;
     suites::gradcheck()?;
     suites::proptest()?;
+    crate::mpi::run()?;
     for example in examples()? {
         step::cargo(
             &format!("example {example} --smoke"),

@@ -27,6 +27,7 @@ mod callback;
 pub mod checkpoint;
 pub mod clip;
 pub mod data;
+pub mod distributed;
 mod early_stopping;
 mod error;
 mod history;

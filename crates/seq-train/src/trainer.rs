@@ -11,6 +11,7 @@ use candle_core::backprop::GradStore;
 use crate::callback::{Callback, Control};
 use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{DataSource, Loader};
+use crate::distributed::{self, Collective, SingleProcess};
 use crate::{clip, log, EarlyStopping, Error, History, Optimizer, Record, Result, Schedule};
 
 /// What a model is trained on: the loss of a batch, and optionally metrics
@@ -124,6 +125,8 @@ pub struct Trainer<O> {
     callbacks: Vec<Box<dyn Callback>>,
     /// A callback asked to stop after the current step.
     stop_requested: bool,
+    /// The ranks training together (one by default).
+    collective: Box<dyn Collective>,
 }
 
 impl<O: Optimizer> Trainer<O> {
@@ -153,6 +156,7 @@ impl<O: Optimizer> Trainer<O> {
             on_epoch: Vec::new(),
             callbacks: Vec::new(),
             stop_requested: false,
+            collective: Box::new(SingleProcess),
         }
     }
 
@@ -168,6 +172,24 @@ impl<O: Optimizer> Trainer<O> {
         self.callbacks.push(Box::new(callback));
     }
 
+    /// Has this trainer train as one rank of several: gradients are
+    /// averaged over the ranks every step, rank 0's initial weights are
+    /// broadcast when `fit` starts, and only rank 0 writes checkpoints,
+    /// logs, saves and progress. See [`crate::distributed`].
+    pub fn distribute(&mut self, collective: Box<dyn Collective>) {
+        self.collective = collective;
+    }
+
+    /// This process's rank (0 when not distributed).
+    pub fn rank(&self) -> usize {
+        self.collective.rank()
+    }
+
+    /// No progress bars or epoch lines: asked for, or not rank 0.
+    fn quiet(&self) -> bool {
+        self.config.quiet || self.collective.rank() != 0
+    }
+
     /// Carries out what a callback asked; whether it asked to stop.
     fn obey(&mut self, control: Control) -> Result<bool> {
         if let Some(lr) = control.learning_rate {
@@ -179,7 +201,7 @@ impl<O: Optimizer> Trainer<O> {
             self.base_lr = lr;
             self.state.base_lr = Some(lr);
         }
-        if let Some(path) = &control.save {
+        if let (Some(path), 0) = (&control.save, self.collective.rank()) {
             self.params.save(path)?;
         }
         Ok(control.stop)
@@ -242,7 +264,7 @@ impl<O: Optimizer> Trainer<O> {
             return Err(Error::Config("evaluate: no batches".into()));
         }
         let (mut total, mut n) = (0.0, 0usize);
-        let bar = log::progress(data.len(), "evaluate", self.config.quiet);
+        let bar = log::progress(data.len(), "evaluate", self.quiet());
         for batch in data {
             let size = task.size(batch);
             total += scalar(&task.loss(batch, Mode::Eval)?)? * size as f64;
@@ -261,7 +283,7 @@ impl<O: Optimizer> Trainer<O> {
         data: &[B],
         f: impl Fn(&B, Mode) -> seq_core::Result<Tensor>,
     ) -> Result<Vec<Tensor>> {
-        let bar = log::progress(data.len(), "predict", self.config.quiet);
+        let bar = log::progress(data.len(), "predict", self.quiet());
         let out = data
             .iter()
             .map(|b| {
@@ -298,13 +320,14 @@ impl<O: Optimizer> Trainer<O> {
         }
         // Frozen variables get no step: their gradients are dropped.
         let vars = self.params.named_vars();
+        distributed::broadcast_vars(self.collective.as_ref(), &vars)?;
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;
             let start = Instant::now();
             let bar = log::progress(
                 train.len_hint().unwrap_or(0),
                 &format!("epoch {}", epoch + 1),
-                self.config.quiet,
+                self.quiet(),
             );
             let skip = self.state.batch as usize;
             bar.inc(skip as u64);
@@ -376,13 +399,23 @@ impl<O: Optimizer> Trainer<O> {
         let step = self.state.step;
         seq_core::rng::set_step(step);
         let sizes: Vec<usize> = batches.iter().map(|b| task.size(b)).collect();
-        let total: usize = sizes.iter().sum();
+        let mut total: usize = sizes.iter().sum();
         let (mut grads, mut loss_sum) = (None::<GradStore>, 0.0);
+        let distributed = self.collective.world_size() > 1;
+        // A rank whose loss is not finite tells the others through the
+        // all-reduce, so that every rank stops at the same step.
+        let mut bad_loss = None;
         for (batch, &size) in batches.iter().zip(&sizes) {
             let loss = task.loss(batch, Mode::Train)?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
-                return Err(non_finite(step, "loss", value));
+                match distributed {
+                    false => return Err(non_finite(step, "loss", value)),
+                    true => {
+                        bad_loss = Some(value);
+                        break;
+                    }
+                }
             }
             loss_sum += value * size as f64;
             let weight = size as f64 / total.max(1) as f64;
@@ -406,13 +439,19 @@ impl<O: Optimizer> Trainer<O> {
                 }
             });
         }
-        let Some(mut grads) = grads else {
-            return Ok(());
+        let mut grads = match grads {
+            Some(g) => g,
+            // An empty store, for the all-reduce to fill.
+            None if distributed => Tensor::new(0f64, &candle_core::Device::Cpu)?.backward()?,
+            None => return Ok(()),
         };
         for (name, v) in vars {
             if self.params.is_frozen(name) {
                 grads.remove(v.as_tensor());
             }
+        }
+        if distributed {
+            (total, loss_sum) = self.all_reduce(&mut grads, vars, total, loss_sum, bad_loss)?;
         }
         for (name, v) in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
@@ -463,8 +502,61 @@ impl<O: Optimizer> Trainer<O> {
         Ok(())
     }
 
+    /// Averages the gradients over the ranks, each weighted by its rank's
+    /// examples, in one all-reduce with the examples, the summed loss and a
+    /// flag for a non-finite loss; returns the global examples and loss sum.
+    fn all_reduce(
+        &self,
+        grads: &mut GradStore,
+        vars: &[(String, candle_core::Var)],
+        total: usize,
+        loss_sum: f64,
+        bad_loss: Option<f64>,
+    ) -> Result<(usize, f64)> {
+        let trainable: Vec<&candle_core::Var> = vars
+            .iter()
+            .filter(|(n, _)| !self.params.is_frozen(n))
+            .map(|(_, v)| v)
+            .collect();
+        let local: Vec<Tensor> = trainable
+            .iter()
+            .map(|v| match (grads.get(v.as_tensor()), bad_loss) {
+                (Some(g), None) => Ok((g * total as f64)?),
+                _ => Ok(v.as_tensor().zeros_like()?),
+            })
+            .collect::<Result<_>>()?;
+        let mut buffer = distributed::flatten(&local)?;
+        let n = buffer.len();
+        let (loss_sum, bad) = match bad_loss {
+            Some(_) => (0.0, 1.0),
+            None => (loss_sum, 0.0),
+        };
+        buffer.extend([total as f64, loss_sum, bad]);
+        self.collective.all_reduce_sum(&mut buffer)?;
+        let (examples, loss_sum, bad) = (buffer[n], buffer[n + 1], buffer[n + 2]);
+        if bad > 0.0 {
+            return Err(non_finite(
+                self.state.step,
+                format!("loss on {bad} rank(s)"),
+                bad_loss.unwrap_or(f64::NAN),
+            ));
+        }
+        buffer.truncate(n);
+        buffer.iter_mut().for_each(|g| *g /= examples.max(1.0));
+        for (v, g) in trainable
+            .iter()
+            .zip(distributed::unflatten(&buffer, &local)?)
+        {
+            grads.insert(v.as_tensor(), g);
+        }
+        Ok((examples as usize, loss_sum))
+    }
+
     /// Writes the checkpoint, if one is configured.
     fn write_checkpoint(&self) -> Result<()> {
+        if self.collective.rank() != 0 {
+            return Ok(()); // only rank 0 writes
+        }
         if let Some(path) = &self.config.checkpoint {
             checkpoint::stage(
                 path,
@@ -483,7 +575,7 @@ impl<O: Optimizer> Trainer<O> {
     /// logs. Returns whether to stop.
     fn end_epoch(&mut self, record: Vec<(String, f64)>) -> Result<bool> {
         let epoch = self.state.epoch;
-        if !self.config.quiet {
+        if !self.quiet() {
             let parts: Vec<String> = record
                 .iter()
                 .filter(|(k, _)| !matches!(k.as_str(), "seconds" | "lr" | "data_wait_s"))
@@ -546,7 +638,9 @@ impl<O: Optimizer> Trainer<O> {
         self.state.history = self.history.to_state();
         self.write_checkpoint()?;
         if let Some(dir) = &self.config.log_dir {
-            log::write_all(dir, &self.history)?;
+            if self.collective.rank() == 0 {
+                log::write_all(dir, &self.history)?;
+            }
         }
         Ok(stop)
     }

@@ -1,0 +1,192 @@
+//! Data-parallel training over the engines clusters run: every process
+//! (rank) holds the whole model, trains on its share of each global batch,
+//! and the ranks average their gradients with one all-reduce per step, so
+//! every rank takes the identical optimiser step.
+//!
+//! [`Collective`] is the little the trainer needs: rank and world size,
+//! an all-reduce sum of a flat buffer, a broadcast from rank 0, a barrier.
+//! [`SingleProcess`] is the default (no cost); [`Mpi`] (feature `mpi`) runs
+//! over the system's MPI library through the `mpi` crate, launched with
+//! `mpirun -np N` or Slurm's `srun`.
+//!
+//! What a rank trains on is its data source's business: each rank's source
+//! yields its share of each global batch ([`shard_rows`] cuts one), drawn
+//! from the same seed and epoch, so the global batch of a step is the same
+//! whatever the number of ranks.
+
+use candle_core::{DType, Tensor, Var};
+
+use crate::{Error, Result};
+
+/// The collective operations data-parallel training needs.
+pub trait Collective {
+    /// This process's rank, `0..world_size()`.
+    fn rank(&self) -> usize;
+    /// The number of processes.
+    fn world_size(&self) -> usize;
+    /// Sums `buffer` element by element over the ranks, in place, on every rank.
+    fn all_reduce_sum(&self, buffer: &mut [f64]) -> Result<()>;
+    /// Rank 0's `buffer` on every rank.
+    fn broadcast(&self, buffer: &mut [f64]) -> Result<()>;
+    /// Waits until every rank has reached it.
+    fn barrier(&self) -> Result<()>;
+}
+
+/// One process: rank 0 of 1, every operation a no-op.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleProcess;
+
+impl Collective for SingleProcess {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn world_size(&self) -> usize {
+        1
+    }
+    fn all_reduce_sum(&self, _: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+    fn broadcast(&self, _: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+    fn barrier(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Rank `rank`'s contiguous share of a global batch's `rows` among `world`
+/// ranks (the shares differ in size by at most one row).
+pub fn shard_rows<T: Clone>(rows: &[T], rank: usize, world: usize) -> Vec<T> {
+    let world = world.max(1);
+    let at = |r: usize| rows.len() * r / world;
+    rows[at(rank.min(world))..at((rank + 1).min(world))].to_vec()
+}
+
+/// The tensors' values, flattened into one f64 buffer (the all-reduce's
+/// single message per step).
+pub(crate) fn flatten(tensors: &[Tensor]) -> Result<Vec<f64>> {
+    let n: usize = tensors.iter().map(Tensor::elem_count).sum();
+    let mut out = Vec::with_capacity(n);
+    for t in tensors {
+        out.extend(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+    }
+    Ok(out)
+}
+
+/// `buffer` cut back into tensors shaped, typed and placed as `like`.
+pub(crate) fn unflatten(buffer: &[f64], like: &[Tensor]) -> Result<Vec<Tensor>> {
+    let mut at = 0;
+    like.iter()
+        .map(|t| {
+            let n = t.elem_count();
+            let part = buffer
+                .get(at..at + n)
+                .ok_or_else(|| Error::Config("distributed: a buffer of the wrong size".into()))?;
+            at += n;
+            Ok(
+                Tensor::from_slice(part, t.shape(), &candle_core::Device::Cpu)?
+                    .to_dtype(t.dtype())?
+                    .to_device(t.device())?,
+            )
+        })
+        .collect()
+}
+
+/// Gives every rank rank 0's values of `vars` (the start of training).
+pub(crate) fn broadcast_vars(c: &dyn Collective, vars: &[(String, Var)]) -> Result<()> {
+    if c.world_size() == 1 {
+        return Ok(());
+    }
+    let tensors: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().clone()).collect();
+    let mut buffer = flatten(&tensors)?;
+    c.broadcast(&mut buffer)?;
+    for ((_, v), t) in vars.iter().zip(unflatten(&buffer, &tensors)?) {
+        v.set(&t)?;
+    }
+    Ok(())
+}
+
+/// MPI, through the `mpi` crate: `Mpi::init()` once per process, then
+/// `Trainer::distribute(Box::new(mpi))`.
+#[cfg(feature = "mpi")]
+pub struct Mpi {
+    _universe: mpi::environment::Universe,
+    world: mpi::topology::SimpleCommunicator,
+}
+
+#[cfg(feature = "mpi")]
+impl Mpi {
+    /// Initialises MPI (once per process; an error the second time).
+    pub fn init() -> Result<Self> {
+        let universe = mpi::initialize()
+            .ok_or_else(|| Error::Config("MPI is already initialised in this process".into()))?;
+        let world = universe.world();
+        Ok(Mpi {
+            _universe: universe,
+            world,
+        })
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl Collective for Mpi {
+    fn rank(&self) -> usize {
+        use mpi::topology::Communicator;
+        self.world.rank() as usize
+    }
+
+    fn world_size(&self) -> usize {
+        use mpi::topology::Communicator;
+        self.world.size() as usize
+    }
+
+    fn all_reduce_sum(&self, buffer: &mut [f64]) -> Result<()> {
+        use mpi::collective::{CommunicatorCollectives, SystemOperation};
+        let send = buffer.to_vec();
+        self.world
+            .all_reduce_into(&send[..], buffer, SystemOperation::sum());
+        Ok(())
+    }
+
+    fn broadcast(&self, buffer: &mut [f64]) -> Result<()> {
+        use mpi::collective::Root;
+        use mpi::topology::Communicator;
+        self.world.process_at_rank(0).broadcast_into(buffer);
+        Ok(())
+    }
+
+    fn barrier(&self) -> Result<()> {
+        use mpi::collective::CommunicatorCollectives;
+        self.world.barrier();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_rows_once_in_order() {
+        let rows: Vec<usize> = (0..10).collect();
+        for world in 1..5 {
+            let joined: Vec<usize> = (0..world)
+                .flat_map(|r| shard_rows(&rows, r, world))
+                .collect();
+            assert_eq!(joined, rows, "{world} ranks");
+        }
+    }
+
+    #[test]
+    fn flatten_and_unflatten_round_trip() -> Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let a = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &dev)?;
+        let b = Tensor::new(&[5f64], &dev)?;
+        let flat = flatten(&[a.clone(), b.clone()])?;
+        assert_eq!(flat, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        let back = unflatten(&flat, &[a.clone(), b])?;
+        assert_eq!(back[0].to_vec2::<f32>()?, a.to_vec2::<f32>()?);
+        assert_eq!(back[1].dtype(), DType::F64);
+        Ok(())
+    }
+}
