@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use seq_core::{Mode, Params};
-
-use candle_core::backprop::GradStore;
 
 use crate::callback::{Callback, Control};
 use crate::checkpoint::{self, Checkpoint, TrainerState};
