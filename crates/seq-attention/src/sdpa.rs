@@ -90,12 +90,14 @@ impl<'a> AttnMasks<'a> {
     }
 }
 
-/// The attention-dropout mask of this step, `None` when nothing drops.
-fn drop_mask(dropout: Option<(&Dropout, Mode)>) -> Option<DropMask> {
+/// The attention-dropout mask of this step, `None` when nothing drops;
+/// `per_row` is the number of weights of one sequence (`H * T * S`).
+fn drop_mask(dropout: Option<(&Dropout, Mode)>, per_row: usize) -> Option<DropMask> {
     match dropout {
         Some((d, mode)) if mode.is_train() && d.p() > 0.0 => Some(DropMask {
             keep: 1.0 - d.p(),
             key: d.next_key(),
+            first: seq_core::rng::row_offset() * per_row as u64,
         }),
         _ => None,
     }
@@ -144,7 +146,7 @@ pub(crate) fn attention_merged(
     let (b, h, t, s, d) = check(q, k, v)?;
     if engine == Engine::Fused && seq_core::cpu::supports(q) {
         if let Some(mut spec) = masks.spec(q.dtype(), (b, h, t, s), d)? {
-            spec.dropout = drop_mask(dropout);
+            spec.dropout = drop_mask(dropout, h * t * s);
             return flash::separate(q, k, v, spec);
         }
     }
@@ -168,7 +170,7 @@ pub(crate) fn self_attention_packed(
     let d = e / heads;
     if engine == Engine::Fused && seq_core::cpu::supports(qkv) {
         if let Some(mut spec) = masks.spec(qkv.dtype(), (b, heads, t, t), d)? {
-            spec.dropout = drop_mask(dropout);
+            spec.dropout = drop_mask(dropout, heads * t * t);
             return flash::packed(qkv, heads, spec);
         }
     }
@@ -240,7 +242,7 @@ pub fn scaled_dot_product_attention(
         None => scores,
     };
     let weights = softmax(&scores)?;
-    let dropped = match drop_mask(dropout) {
+    let dropped = match drop_mask(dropout, h * t * s) {
         Some(mask) => {
             let scale = 1.0 / mask.keep;
             let n = (b * h * t * s) as u64;

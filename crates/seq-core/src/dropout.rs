@@ -76,9 +76,13 @@ impl Dropout {
         if !mode.is_train() || self.p == 0.0 {
             return Ok(xs.clone());
         }
+        // Entry i of this batch is entry first + i of the global batch
+        // (rows before this process's share, see `rng::set_row_offset`).
+        let per_row = xs.elem_count() / xs.dims().first().copied().unwrap_or(1).max(1);
         let op = Mask {
             keep: 1.0 - self.p,
             key: self.next_key(),
+            first: crate::rng::row_offset() * per_row as u64,
         };
         if crate::cpu::supports(xs) {
             return Ok(xs.contiguous()?.apply_op1(op)?);
@@ -98,6 +102,8 @@ impl Dropout {
 struct Mask {
     keep: f64,
     key: u64,
+    /// The global index of the tensor's first entry.
+    first: u64,
 }
 
 /// Entries per job.
@@ -119,7 +125,7 @@ impl Mask {
             .enumerate()
             .map(|(i, (out, x))| Block {
                 mask: *self,
-                first: (i * BLOCK) as u64,
+                first: self.first + (i * BLOCK) as u64,
                 x,
                 out,
             })

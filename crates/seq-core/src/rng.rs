@@ -13,6 +13,21 @@ use std::cell::Cell;
 
 thread_local! {
     static STEP: Cell<u64> = const { Cell::new(0) };
+    static ROW_OFFSET: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Sets, for this thread, the global position of the first row of the
+/// batches drawn from now on: when several processes each train on a share
+/// of one global batch, a mask entry is then a hash of its row in the
+/// global batch, and the ranks together drop what one process would. The
+/// trainer sets it for each step of a distributed run (0 otherwise).
+pub fn set_row_offset(rows: u64) {
+    ROW_OFFSET.with(|r| r.set(rows));
+}
+
+/// This thread's row offset, as set by [`set_row_offset`] (0 until then).
+pub fn row_offset() -> u64 {
+    ROW_OFFSET.with(Cell::get)
 }
 
 /// Sets, for this thread, the training step that seeds the random masks

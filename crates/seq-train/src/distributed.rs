@@ -106,12 +106,13 @@ pub(crate) fn broadcast_vars(c: &dyn Collective, vars: &[(String, Var)]) -> Resu
     Ok(())
 }
 
-/// MPI, through the `mpi` crate: `Mpi::init()` once per process, then
-/// `Trainer::distribute(Box::new(mpi))`.
+/// MPI's world communicator, through the `mpi` crate: `Mpi::init()` once
+/// per process, then `Trainer::distribute(Box::new(mpi.clone()))` for each
+/// trainer. MPI is finalised when the last clone is dropped.
 #[cfg(feature = "mpi")]
+#[derive(Clone)]
 pub struct Mpi {
-    _universe: mpi::environment::Universe,
-    world: mpi::topology::SimpleCommunicator,
+    universe: std::rc::Rc<mpi::environment::Universe>,
 }
 
 #[cfg(feature = "mpi")]
@@ -120,11 +121,13 @@ impl Mpi {
     pub fn init() -> Result<Self> {
         let universe = mpi::initialize()
             .ok_or_else(|| Error::Config("MPI is already initialised in this process".into()))?;
-        let world = universe.world();
         Ok(Mpi {
-            _universe: universe,
-            world,
+            universe: std::rc::Rc::new(universe),
         })
+    }
+
+    fn world(&self) -> mpi::topology::SimpleCommunicator {
+        self.universe.world()
     }
 }
 
@@ -132,18 +135,18 @@ impl Mpi {
 impl Collective for Mpi {
     fn rank(&self) -> usize {
         use mpi::topology::Communicator;
-        self.world.rank() as usize
+        self.world().rank() as usize
     }
 
     fn world_size(&self) -> usize {
         use mpi::topology::Communicator;
-        self.world.size() as usize
+        self.world().size() as usize
     }
 
     fn all_reduce_sum(&self, buffer: &mut [f64]) -> Result<()> {
         use mpi::collective::{CommunicatorCollectives, SystemOperation};
         let send = buffer.to_vec();
-        self.world
+        self.world()
             .all_reduce_into(&send[..], buffer, SystemOperation::sum());
         Ok(())
     }
@@ -151,13 +154,13 @@ impl Collective for Mpi {
     fn broadcast(&self, buffer: &mut [f64]) -> Result<()> {
         use mpi::collective::Root;
         use mpi::topology::Communicator;
-        self.world.process_at_rank(0).broadcast_into(buffer);
+        self.world().process_at_rank(0).broadcast_into(buffer);
         Ok(())
     }
 
     fn barrier(&self) -> Result<()> {
         use mpi::collective::CommunicatorCollectives;
-        self.world.barrier();
+        self.world().barrier();
         Ok(())
     }
 }

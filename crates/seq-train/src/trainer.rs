@@ -399,45 +399,20 @@ impl<O: Optimizer> Trainer<O> {
         seq_core::rng::set_step(step);
         let sizes: Vec<usize> = batches.iter().map(|b| task.size(b)).collect();
         let mut total: usize = sizes.iter().sum();
-        let (mut grads, mut loss_sum) = (None::<GradStore>, 0.0);
         let distributed = self.collective.world_size() > 1;
-        // A rank whose loss is not finite tells the others through the
-        // all-reduce, so that every rank stops at the same step.
-        let mut bad_loss = None;
-        for (batch, &size) in batches.iter().zip(&sizes) {
-            let loss = task.loss(batch, Mode::Train)?;
-            let value = scalar(&loss)?;
-            if !value.is_finite() {
-                match distributed {
-                    false => return Err(non_finite(step, "loss", value)),
-                    true => {
-                        bad_loss = Some(value);
-                        break;
-                    }
-                }
-            }
-            loss_sum += value * size as f64;
-            let weight = size as f64 / total.max(1) as f64;
-            let g = match batches.len() {
-                1 => loss.backward()?,
-                _ => (loss * weight)?.backward()?,
+        let offsets = match distributed {
+            true => self.row_offsets(&sizes)?,
+            false => vec![0; sizes.len()],
+        };
+        // A rank whose loss is not finite, or whose step fails, tells the
+        // others through the all-reduce, so that every rank stops at the
+        // same step instead of waiting for it.
+        let (grads, mut loss_sum, failure) =
+            match self.local_gradients(task, batches, (&sizes, &offsets), vars) {
+                Ok((grads, loss_sum)) => (grads, loss_sum, None),
+                Err(e) if distributed => (None, 0.0, Some(e)),
+                Err(e) => return Err(e),
             };
-            grads = Some(match grads {
-                None => g,
-                Some(mut sum) => {
-                    for (_, v) in vars {
-                        if let Some(gv) = g.get(v.as_tensor()) {
-                            let added = match sum.get(v.as_tensor()) {
-                                Some(prev) => (prev + gv)?,
-                                None => gv.clone(),
-                            };
-                            sum.insert(v.as_tensor(), added);
-                        }
-                    }
-                    sum
-                }
-            });
-        }
         let mut grads = match grads {
             Some(g) => g,
             // An empty store, for the all-reduce to fill.
@@ -450,7 +425,11 @@ impl<O: Optimizer> Trainer<O> {
             }
         }
         if distributed {
-            (total, loss_sum) = self.all_reduce(&mut grads, vars, total, loss_sum, bad_loss)?;
+            let reduced = self.all_reduce(&mut grads, vars, total, loss_sum, failure.is_some());
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            (total, loss_sum) = reduced?;
         }
         for (name, v) in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
@@ -501,16 +480,83 @@ impl<O: Optimizer> Trainer<O> {
         Ok(())
     }
 
+    /// The gradients of `batches` (each weighted by its share of the
+    /// examples) and their summed loss; an error at the first loss that is
+    /// not finite.
+    fn local_gradients<B, T: Task<B>>(
+        &self,
+        task: &T,
+        batches: &[B],
+        (sizes, offsets): (&[usize], &[u64]),
+        vars: &[(String, candle_core::Var)],
+    ) -> Result<(Option<GradStore>, f64)> {
+        let step = self.state.step;
+        let total: usize = sizes.iter().sum();
+        let (mut grads, mut loss_sum) = (None::<GradStore>, 0.0);
+        for ((batch, &size), &offset) in batches.iter().zip(sizes).zip(offsets) {
+            // Random masks are drawn by the batch's rows in the global batch.
+            seq_core::rng::set_row_offset(offset);
+            let loss = task.loss(batch, Mode::Train);
+            seq_core::rng::set_row_offset(0);
+            let loss = loss?;
+            let value = scalar(&loss)?;
+            if !value.is_finite() {
+                return Err(non_finite(step, "loss", value));
+            }
+            loss_sum += value * size as f64;
+            let weight = size as f64 / total.max(1) as f64;
+            let g = match batches.len() {
+                1 => loss.backward()?,
+                _ => (loss * weight)?.backward()?,
+            };
+            grads = Some(match grads {
+                None => g,
+                Some(mut sum) => {
+                    for (_, v) in vars {
+                        if let Some(gv) = g.get(v.as_tensor()) {
+                            let added = match sum.get(v.as_tensor()) {
+                                Some(prev) => (prev + gv)?,
+                                None => gv.clone(),
+                            };
+                            sum.insert(v.as_tensor(), added);
+                        }
+                    }
+                    sum
+                }
+            });
+        }
+        Ok((grads, loss_sum))
+    }
+
+    /// Where each of this rank's micro-batches starts in its global batch:
+    /// the rows the lower ranks hold (one all-reduce of every rank's sizes).
+    fn row_offsets(&self, sizes: &[usize]) -> Result<Vec<u64>> {
+        let (rank, world, k) = (
+            self.collective.rank(),
+            self.collective.world_size(),
+            sizes.len(),
+        );
+        let mut all = vec![0.0; world * k];
+        for (j, &n) in sizes.iter().enumerate() {
+            all[rank * k + j] = n as f64;
+        }
+        self.collective.all_reduce_sum(&mut all)?;
+        Ok((0..k)
+            .map(|j| (0..rank).map(|r| all[r * k + j] as u64).sum())
+            .collect())
+    }
+
     /// Averages the gradients over the ranks, each weighted by its rank's
     /// examples, in one all-reduce with the examples, the summed loss and a
-    /// flag for a non-finite loss; returns the global examples and loss sum.
+    /// flag for a rank that failed (`failed`: this one); returns the global
+    /// examples and loss sum.
     fn all_reduce(
         &self,
         grads: &mut GradStore,
         vars: &[(String, candle_core::Var)],
         total: usize,
         loss_sum: f64,
-        bad_loss: Option<f64>,
+        failed: bool,
     ) -> Result<(usize, f64)> {
         let trainable: Vec<&candle_core::Var> = vars
             .iter()
@@ -519,26 +565,25 @@ impl<O: Optimizer> Trainer<O> {
             .collect();
         let local: Vec<Tensor> = trainable
             .iter()
-            .map(|v| match (grads.get(v.as_tensor()), bad_loss) {
-                (Some(g), None) => Ok((g * total as f64)?),
+            .map(|v| match (grads.get(v.as_tensor()), failed) {
+                (Some(g), false) => Ok((g * total as f64)?),
                 _ => Ok(v.as_tensor().zeros_like()?),
             })
             .collect::<Result<_>>()?;
         let mut buffer = distributed::flatten(&local)?;
         let n = buffer.len();
-        let (loss_sum, bad) = match bad_loss {
-            Some(_) => (0.0, 1.0),
-            None => (loss_sum, 0.0),
+        let (loss_sum, bad) = match failed {
+            true => (0.0, 1.0),
+            false => (loss_sum, 0.0),
         };
         buffer.extend([total as f64, loss_sum, bad]);
         self.collective.all_reduce_sum(&mut buffer)?;
         let (examples, loss_sum, bad) = (buffer[n], buffer[n + 1], buffer[n + 2]);
         if bad > 0.0 {
-            return Err(non_finite(
-                self.state.step,
-                format!("loss on {bad} rank(s)"),
-                bad_loss.unwrap_or(f64::NAN),
-            ));
+            return Err(Error::Config(format!(
+                "step {}: the loss was not finite, or the step failed, on {bad} rank(s); training stopped",
+                self.state.step
+            )));
         }
         buffer.truncate(n);
         buffer.iter_mut().for_each(|g| *g /= examples.max(1.0));

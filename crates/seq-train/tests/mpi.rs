@@ -1,11 +1,21 @@
 //! Data-parallel training over MPI, run by `cargo xtask check` as
 //! `mpirun -np 2` of this test (feature `mpi`): two ranks, each on its half
 //! of every global batch, end with the weights one process gets on the
-//! whole batches; only rank 0 writes the checkpoint.
+//! whole batches (an MLP with momentum and clipping; an LSTM classifier
+//! with dropout and clipping over 20 steps); only rank 0 writes the
+//! checkpoint; a rank that fails stops both, and one process resumes from
+//! the last checkpoint the two wrote, repeating the uninterrupted losses.
 #![cfg(feature = "mpi")]
 
 use candle_core::{DType, Device, Tensor};
-use seq_core::{Activation, Linear, LinearConfig, Mode, Params, Result, Rng};
+use std::cell::Cell;
+use std::time::Instant;
+
+use seq_core::{
+    Activation, Dropout, Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Params,
+    Result, Rng, Seq,
+};
+use seq_recurrent::{Lstm, RecurrentConfig};
 use seq_train::distributed::{shard_rows, Collective, Mpi, SingleProcess};
 use seq_train::{OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
@@ -96,6 +106,115 @@ fn train(collective: Box<dyn Collective>, checkpoint: Option<std::path::PathBuf>
         .collect()
 }
 
+/// Token ids `[batch, 12]` and classes `[batch]`.
+type Text = (Tensor, Tensor);
+
+/// Embeddings, dropout, an LSTM averaged over time, a linear head; its loss
+/// fails at call `fail_at` (counting from 0) when set.
+struct Classifier {
+    embedding: Embedding,
+    dropout: Dropout,
+    lstm: Lstm,
+    head: Linear,
+    fail_at: Option<usize>,
+    calls: Cell<usize>,
+}
+
+impl Task<Text> for Classifier {
+    fn loss(&self, (ids, y): &Text, mode: Mode) -> Result<Tensor> {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if self.fail_at == Some(n) {
+            return Err(seq_core::Error::config("test", "this rank fails here"));
+        }
+        let x = self.dropout.apply(&self.embedding.apply(ids)?, mode)?;
+        let h = self.lstm.forward(&Seq::new(x)?, mode)?.values().mean(1)?;
+        seq_train::loss::cross_entropy(&self.head.apply(&h)?, y, None, 0.0)
+    }
+
+    fn size(&self, (ids, _): &Text) -> usize {
+        ids.dims()[0]
+    }
+}
+
+/// 640 texts of 12 ids; the class is whether id 3 occurs.
+fn texts() -> (Vec<u32>, Vec<u32>) {
+    let mut rng = Rng::new(21);
+    let ids: Vec<u32> = (0..640 * 12).map(|_| rng.below(20) as u32).collect();
+    let y = ids.chunks(12).map(|t| u32::from(t.contains(&3))).collect();
+    (ids, y)
+}
+
+/// The LSTM classifier trained on global batches of 32 (this rank's share
+/// of each), 20 steps; returns its weights and the loss of every step.
+fn train_lstm(
+    collective: Box<dyn Collective>,
+    fail_at: Option<usize>,
+    checkpoint: Option<&std::path::Path>,
+    resume: bool,
+) -> (Vec<f64>, Vec<f64>, seq_train::Result<()>) {
+    let (rank, world) = (collective.rank(), collective.world_size());
+    let p = Params::new(8 + rank as u64);
+    let vb = p.var_builder(DType::F64, &Device::Cpu);
+    let m = Classifier {
+        embedding: Embedding::new(EmbeddingConfig::new(20, 8), vb.pp("embedding")).unwrap(),
+        dropout: Dropout::new(0.3, 2).unwrap(),
+        lstm: Lstm::new(RecurrentConfig::new(8, 16), vb.pp("lstm")).unwrap(),
+        head: Linear::new(LinearConfig::new(16, 2), vb.pp("head")).unwrap(),
+        fail_at,
+        calls: Cell::new(0),
+    };
+    let (ids, y) = texts();
+    let source = Planned::new(
+        |epoch: usize, seed: u64| {
+            let mut rows: Vec<usize> = (0..640).collect();
+            Rng::new(seed ^ epoch as u64).shuffle(&mut rows);
+            Ok(rows
+                .chunks(32)
+                .map(|b| shard_rows(b, rank, world))
+                .collect())
+        },
+        |rows: Vec<usize>| {
+            let xs: Vec<u32> = rows
+                .iter()
+                .flat_map(|&r| ids[12 * r..12 * r + 12].to_vec())
+                .collect();
+            let ys: Vec<u32> = rows.iter().map(|&r| y[r]).collect();
+            Ok::<_, seq_train::Error>((
+                Tensor::from_vec(xs, (rows.len(), 12), &Device::Cpu)?,
+                Tensor::from_vec(ys, rows.len(), &Device::Cpu)?,
+            ))
+        },
+    );
+    let mut cfg = TrainerConfig::new(1);
+    (cfg.quiet, cfg.seed, cfg.clip_norm) = (true, 9, Some(1.0));
+    cfg.checkpoint = checkpoint.map(|p| p.to_path_buf());
+    cfg.checkpoint_every = Some(1);
+    let opt = OptimizerConfig::adam(0.01).build(p.named_vars()).unwrap();
+    let mut t = Trainer::new(cfg, p.clone(), opt);
+    t.distribute(collective);
+    if resume {
+        t.resume(checkpoint.unwrap()).unwrap();
+    }
+    let losses = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = losses.clone();
+    t.on_step(move |e| sink.borrow_mut().push(e.loss));
+    let result = t.fit(&m, &source, None).map(|_| ());
+    let weights = p
+        .named_vars()
+        .iter()
+        .flat_map(|(_, v)| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()
+        })
+        .collect();
+    let out = losses.borrow().clone();
+    (weights, out, result)
+}
+
 #[test]
 fn two_ranks_train_as_one_process_on_the_whole_batches() {
     let mpi = Mpi::init().unwrap();
@@ -105,7 +224,7 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
     std::fs::create_dir_all(&dir).unwrap();
     let ck = dir.join("ck.safetensors");
     // Each rank is given a checkpoint path of its own: only rank 0 writes.
-    let ranks = train(Box::new(mpi), Some(ck.clone()));
+    let ranks = train(Box::new(mpi.clone()), Some(ck.clone()));
     let single = train(Box::new(SingleProcess), None);
     let diff = ranks
         .iter()
@@ -117,4 +236,53 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
         "rank {rank}: 2 ranks vs 1 process differ by {diff:e}"
     );
     assert_eq!(ck.exists(), rank == 0, "rank {rank}: only rank 0 writes");
+
+    // The LSTM classifier with dropout and clipping, 20 steps of 32.
+    let (ranks, _, result) = train_lstm(Box::new(mpi.clone()), None, None, false);
+    result.unwrap();
+    let (single, whole, _) = train_lstm(Box::new(SingleProcess), None, None, false);
+    assert_eq!(whole.len(), 20);
+    let diff = ranks
+        .iter()
+        .zip(&single)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        diff < 1e-12,
+        "rank {rank}: LSTM, 2 ranks vs 1 process differ by {diff:e}"
+    );
+
+    // Rank 1 fails in step 5: both ranks stop with an error, at once.
+    let ck = dir.join("lstm.safetensors");
+    let start = Instant::now();
+    let fail_at = (rank == 1).then_some(5);
+    let (_, _, result) = train_lstm(Box::new(mpi.clone()), fail_at, Some(&ck), false);
+    let err = result.expect_err("both ranks stop").to_string();
+    assert!(
+        start.elapsed().as_secs() < 60,
+        "rank {rank} took too long to stop"
+    );
+    match rank {
+        1 => assert!(err.contains("this rank fails here"), "{err}"),
+        _ => assert!(err.contains("on 1 rank(s)"), "{err}"),
+    }
+    if rank == 0 {
+        // The checkpoint after step 4, written by the two ranks, resumed by
+        // one process on the whole batches: the uninterrupted losses.
+        let state = seq_train::checkpoint::Checkpoint::load(&ck)
+            .unwrap()
+            .state()
+            .unwrap();
+        assert_eq!(state.step, 5);
+        let (_, rest, result) = train_lstm(Box::new(SingleProcess), None, Some(&ck), true);
+        result.unwrap();
+        assert_eq!(rest.len(), 15);
+        for (k, (a, b)) in rest.iter().zip(&whole[5..]).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-10 * b.abs(),
+                "step {}: {a} vs {b}",
+                k + 5
+            );
+        }
+    }
 }

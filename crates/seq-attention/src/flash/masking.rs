@@ -13,13 +13,16 @@ pub(crate) struct DropMask {
     pub keep: f64,
     /// The stream: the layer's seed and the training step.
     pub key: u64,
+    /// The global index of weight 0 (rows of the global batch before this
+    /// process's share times `H * T * S`; see `seq_core::rng::set_row_offset`).
+    pub first: u64,
 }
 
 impl DropMask {
     /// Whether weight `index` (`((b * H + h) * T + i) * S + j`) is kept.
     #[inline(always)]
     pub fn kept(&self, index: u64) -> bool {
-        seq_core::rng::hash_keep(self.key, index, self.keep)
+        seq_core::rng::hash_keep(self.key, self.first + index, self.keep)
     }
 }
 
