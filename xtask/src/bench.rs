@@ -5,7 +5,8 @@
 //! (causal self-attention over 4,096 steps) runs in a process of its own
 //! per side, seq fused, seq composed and PyTorch, since it reports each
 //! one's peak resident memory. The streaming row (`benches/stream.rs`)
-//! trains from a generated 1 GiB file and reports its peak memory too.
+//! trains from a generated 1 GiB file and reports its peak memory too;
+//! where MPI is installed, `benches/distributed.rs` runs on 1 and 2 ranks.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +39,7 @@ pub fn run(torch: bool) -> Result<(), String> {
             &["bench", "-p", "seq", "--bench", bench],
         )?;
     }
+    crate::mpi::bench()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut sides = Vec::new();
     for engine in ["fused", "composed"] {

@@ -9,7 +9,7 @@ use crate::step;
 
 /// Clippy and the two-rank test.
 pub fn run() -> Result<(), String> {
-    if Command::new("mpirun").arg("--version").output().is_err() {
+    if !installed() {
         println!("==> mpi: skipped, `mpirun` is not installed (Debian: openmpi-bin libopenmpi-dev libclang-dev)");
         return Ok(());
     }
@@ -19,32 +19,18 @@ pub fn run() -> Result<(), String> {
             "clippy",
             "-p",
             "seq-train",
+            "-p",
+            "seq",
             "--features",
-            "mpi",
+            "seq/mpi",
             "--all-targets",
             "--",
             "-D",
             "warnings",
         ],
     )?;
-    let exe = test_binary()?;
-    let mut cmd = Command::new("mpirun");
-    if is_root() {
-        cmd.arg("--allow-run-as-root");
-    }
-    cmd.args(["--oversubscribe", "-np", "2"])
-        .arg(&exe)
-        .arg("--test-threads=1")
-        .current_dir(step::root());
-    step::run("mpi test (2 ranks)", &mut cmd)
-}
-
-/// Builds seq-train's `mpi` test and returns its executable.
-fn test_binary() -> Result<String, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("==> build the mpi test");
-    let out = Command::new(cargo)
-        .args([
+    let exe = executable(
+        &[
             "test",
             "-p",
             "seq-train",
@@ -53,21 +39,92 @@ fn test_binary() -> Result<String, String> {
             "--test",
             "mpi",
             "--no-run",
-        ])
+        ],
+        "mpi",
+    )?;
+    let mut cmd = mpirun();
+    cmd.args(["-np", "2"]).arg(&exe).arg("--test-threads=1");
+    step::run("mpi test (2 ranks)", &mut cmd)
+}
+
+/// The distributed benchmark (`benches/distributed.rs`) under `mpirun -np
+/// 1` and `-np 2`, one thread per rank. Skipped where mpirun is missing.
+pub fn bench() -> Result<(), String> {
+    if !installed() {
+        println!("==> bench distributed: skipped, `mpirun` is not installed");
+        return Ok(());
+    }
+    step::cargo(
+        "build bench distributed",
+        &[
+            "bench",
+            "-p",
+            "seq",
+            "--features",
+            "mpi",
+            "--bench",
+            "distributed",
+            "--no-run",
+        ],
+    )?;
+    let exe = executable(
+        &[
+            "bench",
+            "-p",
+            "seq",
+            "--features",
+            "mpi",
+            "--bench",
+            "distributed",
+            "--no-run",
+        ],
+        "distributed",
+    )?;
+    for ranks in ["1", "2"] {
+        let mut cmd = mpirun();
+        cmd.args(["-np", ranks, "-x", "RAYON_NUM_THREADS"])
+            .env("RAYON_NUM_THREADS", "1")
+            .arg(&exe);
+        step::run(&format!("bench distributed, {ranks} rank(s)"), &mut cmd)?;
+    }
+    Ok(())
+}
+
+/// `mpirun --oversubscribe` (and `--allow-run-as-root` as root), in the root.
+fn mpirun() -> Command {
+    let mut cmd = Command::new("mpirun");
+    if is_root() {
+        cmd.arg("--allow-run-as-root");
+    }
+    cmd.arg("--oversubscribe").current_dir(step::root());
+    cmd
+}
+
+/// Builds the target `cargo <args>` names and returns its executable.
+fn executable(args: &[&str], target: &str) -> Result<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("==> build {target}");
+    let out = Command::new(cargo)
+        .args(args)
         .arg("--message-format=json")
         .current_dir(step::root())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("building the mpi test: {e}"))?;
+        .map_err(|e| format!("building {target}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("building the mpi test failed ({})", out.status));
+        return Err(format!("building {target} failed ({})", out.status));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["target"]["name"] == "mpi")
+        .filter(|m| m["target"]["name"] == target)
         .find_map(|m| m["executable"].as_str().map(str::to_owned))
-        .ok_or_else(|| "the mpi test's executable was not reported".into())
+        .ok_or_else(|| format!("{target}'s executable was not reported"))
+}
+
+/// Whether `mpirun` runs here.
+fn installed() -> bool {
+    Command::new("mpirun").arg("--version").output().is_ok()
 }
 
 /// Whether this process runs as root (`id -u` prints 0).
