@@ -189,7 +189,13 @@ fn fit_one(
         Ok(text_batches(&ids(t)?, &t.labels, size, device)?)
     };
     let train_ids = ids(&task.train)?;
-    let fit = text_source(&train_ids, &task.train.labels, args.batch_size, device);
+    let fit = text_source(
+        &train_ids,
+        &task.train.labels,
+        args.batch_size,
+        (0, 1),
+        device,
+    );
     let (val, test) = (batches(&task.val, 128)?, batches(&task.test, 128)?);
     let params = Params::new(args.seed);
     let config = EncoderConfig {

@@ -5,6 +5,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use seq::core::{Dropout, Linear, LinearConfig, Mode, Result};
 use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
+use seq::train::distributed::shard_rows;
 use seq::train::metrics::ConfusionMatrix;
 use seq::train::{loss, DataSource, Planned, Task};
 
@@ -21,7 +22,7 @@ pub struct TextBatch {
 
 /// The batches of `size` texts (bucketed by length so that little is
 /// padding) that `seed` and `epoch` draw.
-fn plan(ids: &[Vec<u32>], size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+pub fn plan(ids: &[Vec<u32>], size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
     let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
     let config = BatcherConfig {
         bucket: 8,
@@ -65,15 +66,20 @@ pub fn text_batches(
 
 /// Texts as training data: batches of about `size` drawn afresh every
 /// epoch from the run's seed (members reshuffled, length buckets redrawn)
-/// and padded on the trainer's loader threads.
+/// and padded on the trainer's loader threads. As rank `rank` of `world`
+/// (data-parallel training), this process takes its share of each batch.
 pub fn text_source<'a>(
     ids: &'a [Vec<u32>],
     labels: &'a [u32],
     size: usize,
+    (rank, world): (usize, usize),
     device: &'a Device,
 ) -> impl DataSource<Batch = TextBatch> + 'a {
     Planned::new(
-        move |epoch, seed| Ok(plan(ids, size, seed, epoch)),
+        move |epoch, seed| {
+            let batches = plan(ids, size, seed, epoch);
+            Ok(batches.iter().map(|b| shard_rows(b, rank, world)).collect())
+        },
         move |rows| Ok(collate(ids, labels, rows, device)?),
     )
 }

@@ -20,9 +20,10 @@ use seq::core::Params;
 use seq::data::pipeline::split_indices;
 use seq::data::readers::text::{read_labelled_table, Labelled};
 use seq::data::Tokenizer;
+use seq::train::distributed::Collective;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
 
-use common::classifier::{text_batches, Classifier};
+use common::classifier::{text_batches, text_source, Classifier};
 use common::cli::Cli;
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{majority_baseline, write_results, write_text};
@@ -50,6 +51,8 @@ usage: cargo run --release --example sentiment -- [options]
                      N buckets (fastText) [0: words only]
   --seed N           seed of the weights, the split and the batch order [0]
   --predict TEXT     score TEXT with the model saved in --out (for --model), then exit
+  --distributed      train as one rank of an MPI job, each on its share of every batch
+                     (build with `--features mpi`; launch with `mpirun -np N`)
   --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
   -h, --help         this text";
 
@@ -68,6 +71,7 @@ struct Args {
     seed: u64,
     predict: Option<String>,
     smoke: bool,
+    distributed: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -89,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         seed: cli.get("--seed", 0)?,
         predict: cli.optional("--predict")?,
         smoke: cli.switch("--smoke")?,
+        distributed: cli.switch("--distributed")?,
     };
     cli.finish()?;
     if args.bigrams > 0 && args.model != Kind::Bag {
@@ -182,12 +187,22 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let pick =
         |labels: &[u32], idx: &[usize]| -> Vec<u32> { idx.iter().map(|&i| labels[i]).collect() };
     let all_test: Vec<usize> = (0..test_rows.len()).collect();
-    let fit = text_batches(
-        &encode(&train_rows, fit_idx)?,
-        &pick(&train_labels, fit_idx),
+    let collective = match args.distributed {
+        true => Some(mpi_rank()?),
+        false => None,
+    };
+    let (rank, world) = collective
+        .as_ref()
+        .map_or((0, 1), |c| (c.rank(), c.world_size()));
+    // Training batches drawn afresh every epoch (this rank's share of each).
+    let (fit_ids, fit_labels) = (encode(&train_rows, fit_idx)?, pick(&train_labels, fit_idx));
+    let fit = text_source(
+        &fit_ids,
+        &fit_labels,
         args.batch_size,
+        (rank, world),
         device,
-    )?;
+    );
     let val = text_batches(
         &encode(&train_rows, val_idx)?,
         &pick(&train_labels, val_idx),
@@ -226,7 +241,13 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 2));
     tc.log_dir = Some(out.clone());
     let mut trainer = Trainer::new(tc, params.clone(), optimizer);
+    if let Some(c) = collective {
+        trainer.distribute(c);
+    }
     let history = trainer.fit(&model, &fit, Some(&val))?;
+    if rank != 0 {
+        return Ok(()); // rank 0 reports and saves
+    }
 
     let acc = model.metrics(&test)?[0].1;
     let as_usize = |l: &[u32]| l.iter().map(|&x| x as usize).collect::<Vec<_>>();
@@ -256,6 +277,22 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         out.display()
     );
     Ok(())
+}
+
+/// This process as a rank of the MPI job it was launched in.
+#[cfg(feature = "mpi")]
+fn mpi_rank() -> Result<Box<dyn Collective>, Error> {
+    let mpi = seq::train::distributed::Mpi::init()?;
+    println!("rank {} of {}", mpi.rank(), mpi.world_size());
+    Ok(Box::new(mpi))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_rank() -> Result<Box<dyn Collective>, Error> {
+    Err(
+        "--distributed needs MPI: build with `--features mpi` (see the README's Scaling out)"
+            .into(),
+    )
 }
 
 fn predict(args: &Args, text: &str, device: &Device) -> Result<(), Error> {
