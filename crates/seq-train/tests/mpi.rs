@@ -149,13 +149,14 @@ fn texts() -> (Vec<u32>, Vec<u32>) {
 /// of each), 20 steps; returns its weights and the loss of every step.
 fn train_lstm(
     collective: Box<dyn Collective>,
+    dtype: DType,
     fail_at: Option<usize>,
     checkpoint: Option<&std::path::Path>,
     resume: bool,
 ) -> (Vec<f64>, Vec<f64>, seq_train::Result<()>) {
     let (rank, world) = (collective.rank(), collective.world_size());
     let p = Params::new(8 + rank as u64);
-    let vb = p.var_builder(DType::F64, &Device::Cpu);
+    let vb = p.var_builder(dtype, &Device::Cpu);
     let m = Classifier {
         embedding: Embedding::new(EmbeddingConfig::new(20, 8), vb.pp("embedding")).unwrap(),
         dropout: Dropout::new(0.3, 2).unwrap(),
@@ -204,11 +205,8 @@ fn train_lstm(
         .named_vars()
         .iter()
         .flat_map(|(_, v)| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap()
+            let t = v.as_tensor().flatten_all().unwrap();
+            t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()
         })
         .collect();
     let out = losses.borrow().clone();
@@ -237,26 +235,34 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
     );
     assert_eq!(ck.exists(), rank == 0, "rank {rank}: only rank 0 writes");
 
-    // The LSTM classifier with dropout and clipping, 20 steps of 32.
-    let (ranks, _, result) = train_lstm(Box::new(mpi.clone()), None, None, false);
-    result.unwrap();
-    let (single, whole, _) = train_lstm(Box::new(SingleProcess), None, None, false);
+    // The LSTM classifier with dropout and clipping, 20 steps of 32: f64
+    // to 1e-12, f32 to 1e-5 of the largest weight.
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let (ranks, _, result) = train_lstm(Box::new(mpi.clone()), dtype, None, None, false);
+        result.unwrap();
+        let (single, _, _) = train_lstm(Box::new(SingleProcess), dtype, None, None, false);
+        let diff = ranks
+            .iter()
+            .zip(&single)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let scale = match dtype {
+            DType::F32 => single.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+            _ => 1.0,
+        };
+        assert!(
+            diff < tol * scale,
+            "rank {rank}: LSTM {dtype:?}, 2 ranks vs 1 process differ by {diff:e}"
+        );
+    }
+    let (_, whole, _) = train_lstm(Box::new(SingleProcess), DType::F64, None, None, false);
     assert_eq!(whole.len(), 20);
-    let diff = ranks
-        .iter()
-        .zip(&single)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        diff < 1e-12,
-        "rank {rank}: LSTM, 2 ranks vs 1 process differ by {diff:e}"
-    );
 
     // Rank 1 fails in step 5: both ranks stop with an error, at once.
     let ck = dir.join("lstm.safetensors");
     let start = Instant::now();
     let fail_at = (rank == 1).then_some(5);
-    let (_, _, result) = train_lstm(Box::new(mpi.clone()), fail_at, Some(&ck), false);
+    let (_, _, result) = train_lstm(Box::new(mpi.clone()), DType::F64, fail_at, Some(&ck), false);
     let err = result.expect_err("both ranks stop").to_string();
     assert!(
         start.elapsed().as_secs() < 60,
@@ -274,7 +280,8 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
             .state()
             .unwrap();
         assert_eq!(state.step, 5);
-        let (_, rest, result) = train_lstm(Box::new(SingleProcess), None, Some(&ck), true);
+        let (_, rest, result) =
+            train_lstm(Box::new(SingleProcess), DType::F64, None, Some(&ck), true);
         result.unwrap();
         assert_eq!(rest.len(), 15);
         for (k, (a, b)) in rest.iter().zip(&whole[5..]).enumerate() {
