@@ -18,11 +18,11 @@ use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use seq::conv::{Conv1d, Conv1dConfig, Padding};
 use seq::core::pool::mean_over_time;
-use seq::core::{Linear, LinearConfig, Mode, Module, Params, Seq};
+use seq::core::{Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
 use seq::data::readers::ucr::{read_ts, TsDataset};
 use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
-use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
+use seq::train::{OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
 use common::cli::Cli;
 use common::report::write_results;
@@ -94,49 +94,54 @@ struct Batch {
 }
 
 /// Each case z-normalised per dimension, padded after its end to the
-/// longest case; batches of 16 (the sets are small). Labels are ids into
-/// `classes` (the training file's, for both files).
+/// longest case; batches of 16 in file order (the sets are small). Labels
+/// are ids into `classes` (the training file's, for both files).
 fn batches(ds: &TsDataset, classes: &[String]) -> Result<Vec<Batch>, Error> {
-    let (dims, labels) = (ds.dims(), ds.label_ids_in(classes)?);
-    let t = ds.lengths().into_iter().max().unwrap_or(1);
+    let labels = ds.label_ids_in(classes)?;
     let idx: Vec<usize> = (0..ds.series.len()).collect();
-    idx.chunks(16)
-        .map(|chunk| {
-            let mut x = vec![0f32; chunk.len() * t * dims];
-            let mut lengths = Vec::with_capacity(chunk.len());
-            for (b, &i) in chunk.iter().enumerate() {
-                let case = &ds.series[i];
-                let len = case.iter().map(Vec::len).max().unwrap_or(0);
-                lengths.push(len);
-                for (d, series) in case.iter().enumerate() {
-                    let real: Vec<f64> = series.iter().copied().filter(|v| v.is_finite()).collect();
-                    let mean = real.iter().sum::<f64>() / real.len().max(1) as f64;
-                    let std = (real.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-                        / real.len().max(1) as f64)
-                        .sqrt()
-                        .max(1e-8);
-                    for (s, v) in series.iter().enumerate() {
-                        x[(b * t + s) * dims + d] = if v.is_finite() {
-                            ((v - mean) / std) as f32
-                        } else {
-                            0.0
-                        };
-                    }
-                }
+    Ok(idx
+        .chunks(16)
+        .map(|chunk| batch(ds, &labels, chunk))
+        .collect::<seq::core::Result<_>>()?)
+}
+
+/// The cases `chunk` of `ds` as one batch (see [`batches`]).
+fn batch(ds: &TsDataset, labels: &[usize], chunk: &[usize]) -> seq::core::Result<Batch> {
+    let dims = ds.dims();
+    let t = ds.lengths().into_iter().max().unwrap_or(1);
+    let mut x = vec![0f32; chunk.len() * t * dims];
+    let mut lengths = Vec::with_capacity(chunk.len());
+    for (b, &i) in chunk.iter().enumerate() {
+        let case = &ds.series[i];
+        let len = case.iter().map(Vec::len).max().unwrap_or(0);
+        lengths.push(len);
+        for (d, series) in case.iter().enumerate() {
+            let real: Vec<f64> = series.iter().copied().filter(|v| v.is_finite()).collect();
+            let mean = real.iter().sum::<f64>() / real.len().max(1) as f64;
+            let std = (real.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                / real.len().max(1) as f64)
+                .sqrt()
+                .max(1e-8);
+            for (s, v) in series.iter().enumerate() {
+                x[(b * t + s) * dims + d] = if v.is_finite() {
+                    ((v - mean) / std) as f32
+                } else {
+                    0.0
+                };
             }
-            let y: Vec<u32> = chunk.iter().map(|&i| labels[i] as u32).collect();
-            let xs = Seq::new(Tensor::from_vec(
-                x,
-                (chunk.len(), t, dims),
-                &candle_core::Device::Cpu,
-            )?)?
-            .with_lengths(&lengths)?;
-            Ok(Batch {
-                xs,
-                y: Tensor::from_vec(y, chunk.len(), &candle_core::Device::Cpu)?,
-            })
-        })
-        .collect()
+        }
+    }
+    let y: Vec<u32> = chunk.iter().map(|&i| labels[i] as u32).collect();
+    let xs = Seq::new(Tensor::from_vec(
+        x,
+        (chunk.len(), t, dims),
+        &candle_core::Device::Cpu,
+    )?)?
+    .with_lengths(&lengths)?;
+    Ok(Batch {
+        xs,
+        y: Tensor::from_vec(y, chunk.len(), &candle_core::Device::Cpu)?,
+    })
 }
 
 /// Instance normalisation (Ulyanov et al., 2016): each channel of each
@@ -288,7 +293,17 @@ fn run(args: Args) -> Result<(), Error> {
             .into());
         }
         let classes = &train.classes;
-        let (train_b, test_b) = (batches(&train, classes)?, batches(&test, classes)?);
+        let test_b = batches(&test, classes)?;
+        // Training cases in new batches of 16 every epoch.
+        let train_labels = train.label_ids_in(classes)?;
+        let train_b = Planned::new(
+            |epoch: usize, seed: u64| {
+                let mut order: Vec<usize> = (0..train.series.len()).collect();
+                Rng::new(seed ^ (epoch as u64 + 1)).shuffle(&mut order);
+                Ok(order.chunks(16).map(<[usize]>::to_vec).collect())
+            },
+            |chunk: Vec<usize>| Ok(batch(&train, &train_labels, &chunk)?),
+        );
         let params = Params::new(args.seed);
         let model = Classifier::new(
             &args.model,
