@@ -54,19 +54,6 @@ pub fn bench() -> Result<(), String> {
         println!("==> bench distributed: skipped, `mpirun` is not installed");
         return Ok(());
     }
-    step::cargo(
-        "build bench distributed",
-        &[
-            "bench",
-            "-p",
-            "seq",
-            "--features",
-            "mpi",
-            "--bench",
-            "distributed",
-            "--no-run",
-        ],
-    )?;
     let exe = executable(
         &[
             "bench",
