@@ -21,7 +21,7 @@ mod common;
 
 use common::classifier::{text_batches, Classifier, TextBatch};
 use common::encoder::{EncoderConfig, Kind};
-use common::words::{vocabulary, word_ids};
+use common::words::reviews;
 
 /// Steps timed (after 5 to warm up).
 const STEPS: usize = 40;
@@ -67,12 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/data/rotten-tomatoes-train.tsv"
     );
     let rows = read_labelled_table(path.as_ref(), b'\t', "text", "label")?;
-    let tokenizer = vocabulary(rows.iter().map(|r| r.text.as_str()))?;
-    let ids: Vec<Vec<u32>> = rows
-        .iter()
-        .map(|r| word_ids(&tokenizer, &r.text, 64))
-        .collect::<Result<_, _>>()?;
-    let labels: Vec<u32> = rows.iter().map(|r| u32::from(r.label == "pos")).collect();
+    let (tokenizer, ids, labels) = reviews(&rows, 64)?;
     let params = Params::new(0);
     let config = EncoderConfig {
         kind: Kind::BiLstmMax,

@@ -24,3 +24,22 @@ pub fn word_ids(tokenizer: &Tokenizer, text: &str, max_len: usize) -> Result<Vec
     }
     Ok(ids)
 }
+
+/// A vocabulary, each review's word ids, each review's class.
+pub type Reviews = (Tokenizer, Vec<Vec<u32>>, Vec<u32>);
+
+/// Labelled reviews (`pos`/`neg`) as a vocabulary of their words, each
+/// review's ids (at most `max_len`) and its class (`pos` 1); for the
+/// programs that train the sentiment model outside the example.
+pub fn reviews(
+    rows: &[seq::data::readers::text::Labelled],
+    max_len: usize,
+) -> Result<Reviews, Error> {
+    let tokenizer = vocabulary(rows.iter().map(|r| r.text.as_str()))?;
+    let ids = rows
+        .iter()
+        .map(|r| word_ids(&tokenizer, &r.text, max_len))
+        .collect::<Result<_, _>>()?;
+    let labels = rows.iter().map(|r| u32::from(r.label == "pos")).collect();
+    Ok((tokenizer, ids, labels))
+}

@@ -17,7 +17,7 @@ mod common;
 
 use common::classifier::{text_batches, Classifier};
 use common::encoder::{EncoderConfig, Kind};
-use common::words::{vocabulary, word_ids};
+use common::words::reviews;
 
 /// Set in the child processes: the test then trains and prints the weights.
 const CHILD: &str = "SEQ_HARDENING_THREADS_CHILD";
@@ -35,12 +35,7 @@ fn train_20_steps() -> String {
     );
     let mut rows = read_labelled_table(path.as_ref(), b'\t', "text", "label").unwrap();
     rows.truncate(20 * 32);
-    let tokenizer = vocabulary(rows.iter().map(|r| r.text.as_str())).unwrap();
-    let ids: Vec<Vec<u32>> = rows
-        .iter()
-        .map(|r| word_ids(&tokenizer, &r.text, 64).unwrap())
-        .collect();
-    let labels: Vec<u32> = rows.iter().map(|r| u32::from(r.label == "pos")).collect();
+    let (tokenizer, ids, labels) = reviews(&rows, 64).unwrap();
     let batches = text_batches(&ids, &labels, 32, &Device::Cpu).unwrap();
     assert_eq!(batches.len(), 20);
 

@@ -14,6 +14,7 @@
 //! from the same seed and epoch, so the global batch of a step is the same
 //! whatever the number of ranks.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 
 use crate::{Error, Result};
@@ -90,6 +91,69 @@ pub(crate) fn unflatten(buffer: &[f64], like: &[Tensor]) -> Result<Vec<Tensor>> 
             )
         })
         .collect()
+}
+
+/// Where each of this rank's micro-batches (of `sizes` rows) starts in its
+/// global batch: the rows the lower ranks hold (one all-reduce of every
+/// rank's sizes).
+pub(crate) fn row_offsets(c: &dyn Collective, sizes: &[usize]) -> Result<Vec<u64>> {
+    let (rank, world, k) = (c.rank(), c.world_size(), sizes.len());
+    let mut all = vec![0.0; world * k];
+    for (j, &n) in sizes.iter().enumerate() {
+        all[rank * k + j] = n as f64;
+    }
+    c.all_reduce_sum(&mut all)?;
+    Ok((0..k)
+        .map(|j| (0..rank).map(|r| all[r * k + j] as u64).sum())
+        .collect())
+}
+
+/// What a rank brings to a step's all-reduce besides its gradients.
+pub(crate) struct Share {
+    /// Its examples.
+    pub examples: usize,
+    /// Its loss summed over them.
+    pub loss_sum: f64,
+    /// Its loss was not finite, or its step failed.
+    pub failed: bool,
+}
+
+/// Replaces `grads` of `vars` by their average over the ranks, each rank's
+/// weighted by its examples, in one all-reduce that also carries each
+/// rank's [`Share`]; returns the global examples and loss sum, or an error
+/// (on every rank) when any rank failed.
+pub(crate) fn average_gradients(
+    c: &dyn Collective,
+    grads: &mut GradStore,
+    vars: &[&Var],
+    local: Share,
+) -> Result<(usize, f64)> {
+    let parts: Vec<Tensor> = vars
+        .iter()
+        .map(|v| match (grads.get(v.as_tensor()), local.failed) {
+            (Some(g), false) => Ok((g * local.examples as f64)?),
+            _ => Ok(v.as_tensor().zeros_like()?),
+        })
+        .collect::<Result<_>>()?;
+    let mut buffer = flatten(&parts)?;
+    let n = buffer.len();
+    buffer.extend(match local.failed {
+        true => [0.0, 0.0, 1.0],
+        false => [local.examples as f64, local.loss_sum, 0.0],
+    });
+    c.all_reduce_sum(&mut buffer)?;
+    let (examples, loss_sum, failed) = (buffer[n], buffer[n + 1], buffer[n + 2]);
+    if failed > 0.0 {
+        return Err(Error::Config(format!(
+            "the loss was not finite, or the step failed, on {failed} rank(s); training stopped"
+        )));
+    }
+    buffer.truncate(n);
+    buffer.iter_mut().for_each(|g| *g /= examples.max(1.0));
+    for (v, g) in vars.iter().zip(unflatten(&buffer, &parts)?) {
+        grads.insert(v.as_tensor(), g);
+    }
+    Ok((examples as usize, loss_sum))
 }
 
 /// Gives every rank rank 0's values of `vars` (the start of training).

@@ -401,7 +401,7 @@ impl<O: Optimizer> Trainer<O> {
         let mut total: usize = sizes.iter().sum();
         let distributed = self.collective.world_size() > 1;
         let offsets = match distributed {
-            true => self.row_offsets(&sizes)?,
+            true => distributed::row_offsets(self.collective.as_ref(), &sizes)?,
             false => vec![0; sizes.len()],
         };
         // A rank whose loss is not finite, or whose step fails, tells the
@@ -425,7 +425,23 @@ impl<O: Optimizer> Trainer<O> {
             }
         }
         if distributed {
-            let reduced = self.all_reduce(&mut grads, vars, total, loss_sum, failure.is_some());
+            let trainable: Vec<&candle_core::Var> = vars
+                .iter()
+                .filter(|(n, _)| !self.params.is_frozen(n))
+                .map(|(_, v)| v)
+                .collect();
+            let local = distributed::Share {
+                examples: total,
+                loss_sum,
+                failed: failure.is_some(),
+            };
+            let reduced = distributed::average_gradients(
+                self.collective.as_ref(),
+                &mut grads,
+                &trainable,
+                local,
+            )
+            .map_err(|e| Error::Config(format!("step {step}: {e}")));
             if let Some(e) = failure {
                 return Err(e);
             }
@@ -526,74 +542,6 @@ impl<O: Optimizer> Trainer<O> {
             });
         }
         Ok((grads, loss_sum))
-    }
-
-    /// Where each of this rank's micro-batches starts in its global batch:
-    /// the rows the lower ranks hold (one all-reduce of every rank's sizes).
-    fn row_offsets(&self, sizes: &[usize]) -> Result<Vec<u64>> {
-        let (rank, world, k) = (
-            self.collective.rank(),
-            self.collective.world_size(),
-            sizes.len(),
-        );
-        let mut all = vec![0.0; world * k];
-        for (j, &n) in sizes.iter().enumerate() {
-            all[rank * k + j] = n as f64;
-        }
-        self.collective.all_reduce_sum(&mut all)?;
-        Ok((0..k)
-            .map(|j| (0..rank).map(|r| all[r * k + j] as u64).sum())
-            .collect())
-    }
-
-    /// Averages the gradients over the ranks, each weighted by its rank's
-    /// examples, in one all-reduce with the examples, the summed loss and a
-    /// flag for a rank that failed (`failed`: this one); returns the global
-    /// examples and loss sum.
-    fn all_reduce(
-        &self,
-        grads: &mut GradStore,
-        vars: &[(String, candle_core::Var)],
-        total: usize,
-        loss_sum: f64,
-        failed: bool,
-    ) -> Result<(usize, f64)> {
-        let trainable: Vec<&candle_core::Var> = vars
-            .iter()
-            .filter(|(n, _)| !self.params.is_frozen(n))
-            .map(|(_, v)| v)
-            .collect();
-        let local: Vec<Tensor> = trainable
-            .iter()
-            .map(|v| match (grads.get(v.as_tensor()), failed) {
-                (Some(g), false) => Ok((g * total as f64)?),
-                _ => Ok(v.as_tensor().zeros_like()?),
-            })
-            .collect::<Result<_>>()?;
-        let mut buffer = distributed::flatten(&local)?;
-        let n = buffer.len();
-        let (loss_sum, bad) = match failed {
-            true => (0.0, 1.0),
-            false => (loss_sum, 0.0),
-        };
-        buffer.extend([total as f64, loss_sum, bad]);
-        self.collective.all_reduce_sum(&mut buffer)?;
-        let (examples, loss_sum, bad) = (buffer[n], buffer[n + 1], buffer[n + 2]);
-        if bad > 0.0 {
-            return Err(Error::Config(format!(
-                "step {}: the loss was not finite, or the step failed, on {bad} rank(s); training stopped",
-                self.state.step
-            )));
-        }
-        buffer.truncate(n);
-        buffer.iter_mut().for_each(|g| *g /= examples.max(1.0));
-        for (v, g) in trainable
-            .iter()
-            .zip(distributed::unflatten(&buffer, &local)?)
-        {
-            grads.insert(v.as_tensor(), g);
-        }
-        Ok((examples as usize, loss_sum))
     }
 
     /// Writes the checkpoint, if one is configured.
