@@ -6,5 +6,6 @@
 mod attention;
 mod conv;
 mod core;
+mod ctc;
 mod recurrent;
 mod support;

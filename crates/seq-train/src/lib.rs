@@ -8,6 +8,8 @@
 //! - [`data`]: the [`DataSource`] `fit` pulls batches from (in-memory
 //!   batches, [`Planned`] batches made anew every epoch, streams), made on
 //!   background threads ([`Loader`]) while the model trains.
+//! - [`ctc`]: the CTC loss (PyTorch's `nn.CTCLoss`) and its greedy and
+//!   prefix beam search decoders.
 //! - [`loss`]: cross-entropy from logits (ignore index, label smoothing),
 //!   binary cross-entropy from logits, MSE, MAE, Huber.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop with weight
@@ -26,6 +28,7 @@
 mod callback;
 pub mod checkpoint;
 pub mod clip;
+pub mod ctc;
 pub mod data;
 pub mod distributed;
 mod early_stopping;

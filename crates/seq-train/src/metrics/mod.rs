@@ -1,8 +1,10 @@
 //! Metrics: classification (accuracy, precision, recall, F1, confusion
 //! matrix), regression (MAE, RMSE), language modelling (perplexity) and
-//! translation ([`bleu`], as sacreBLEU computes it).
+//! translation ([`bleu`], as sacreBLEU computes it), transcription
+//! ([`edit`]: character and word error rates).
 
 pub mod bleu;
+pub mod edit;
 
 use std::fmt;
 
