@@ -3,7 +3,7 @@
 use crate::{step, suites};
 
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
-/// every example.
+/// every example (the speech example's where espeak-ng is installed).
 pub fn run() -> Result<(), String> {
     step::cargo("fmt", &["fmt", "--all", "--", "--check"])?;
     step::cargo(
@@ -38,6 +38,11 @@ pub fn run() -> Result<(), String> {
     suites::proptest()?;
     crate::mpi::run()?;
     for example in examples()? {
+        // The speech example synthesises its corpus with espeak-ng.
+        if example == "speech" && !step::installed("espeak-ng") {
+            println!("==> example speech --smoke: skipped, `espeak-ng` is not installed (Debian: espeak-ng)");
+            continue;
+        }
         step::cargo(
             &format!("example {example} --smoke"),
             &["run", "--example", &example, "--", "--smoke"],

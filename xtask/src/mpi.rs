@@ -9,7 +9,7 @@ use crate::step;
 
 /// Clippy and the two-rank test.
 pub fn run() -> Result<(), String> {
-    if !installed() {
+    if !step::installed("mpirun") {
         println!("==> mpi: skipped, `mpirun` is not installed (Debian: openmpi-bin libopenmpi-dev libclang-dev)");
         return Ok(());
     }
@@ -50,7 +50,7 @@ pub fn run() -> Result<(), String> {
 /// The distributed benchmark (`benches/distributed.rs`) under `mpirun -np
 /// 1` and `-np 2`, one thread per rank. Skipped where mpirun is missing.
 pub fn bench() -> Result<(), String> {
-    if !installed() {
+    if !step::installed("mpirun") {
         println!("==> bench distributed: skipped, `mpirun` is not installed");
         return Ok(());
     }
@@ -110,10 +110,6 @@ fn executable(args: &[&str], target: &str) -> Result<String, String> {
 }
 
 /// Whether `mpirun` runs here.
-fn installed() -> bool {
-    Command::new("mpirun").arg("--version").output().is_ok()
-}
-
 /// Whether this process runs as root (`id -u` prints 0).
 fn is_root() -> bool {
     Command::new("id")

@@ -36,3 +36,8 @@ pub fn run(name: &str, cmd: &mut Command) -> Result<(), String> {
         Err(format!("{name} failed ({status}) after {secs:.1} s"))
     }
 }
+
+/// Whether `program` runs (`program --version` starts).
+pub fn installed(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
+}

@@ -4,6 +4,7 @@
 //! - [`Standardize`] and [`Tokenizer`] (word-level, character-level and BPE
 //!   on the Hugging Face `tokenizers` crate; `[PAD]` 0, `[UNK]` 1, `[BOS]` 2,
 //!   `[EOS]` 3; `tokenizer.json` in and out).
+//! - [`audio`]: WAV files and log-mel spectrograms for speech models.
 //! - [`vectors`]: word2vec (text and binary) and GloVe into embedding weights.
 //! - [`hub`]: hub files through `hf-hub`, offline from the cache.
 //! - [`readers`]: a folder per label, CSV/TSV with named columns, sentence
@@ -17,6 +18,7 @@
 //!   buckets within a window.
 #![warn(missing_docs)]
 
+pub mod audio;
 mod error;
 pub mod hub;
 pub mod pipeline;

@@ -1,0 +1,414 @@
+//! The course's argument for gated cells, measured on the adding problem
+//! (Hochreiter & Schmidhuber, 1997; the version of Le et al., 2015): each
+//! step carries a random value in [0, 1) and a marker; two steps are
+//! marked, one in each half of the sequence, and the target is the sum of
+//! their values, read from the last step's state. A sequence counts as
+//! right when the prediction is within 0.04 of the sum (Hochreiter and
+//! Schmidhuber's criterion); always answering 1, the mean sum, is right
+//! about 8% of the time.
+//!
+//! The Elman RNN, the LSTM and the GRU (one layer, same width, same
+//! optimiser and budget) are trained at growing lengths. The gradient of
+//! the loss with respect to each step's input, `||dL/dx_t||`, is measured
+//! on the untrained networks: it is the signal that must reach step `t`
+//! for the network to learn to keep what it saw there. In the Elman RNN it
+//! shrinks geometrically with the distance from the end (vanishing
+//! gradients); the LSTM's and GRU's additive state updates carry it back.
+//!
+//! ```text
+//! cargo run --release --example long_memory
+//! cargo run --release --example long_memory -- --lengths 25,100 --cells rnn,lstm --steps 3000
+//! ```
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
+use plotters::prelude::*;
+use seq::core::{Activation, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
+use seq::recurrent::{Gru, Lstm, RecurrentConfig, Rnn};
+use seq::train::{loss, Callback, Control, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
+
+use common::cli::Cli;
+use common::report::{write_results, write_text};
+use common::Error;
+
+const HELP: &str = "The adding problem at growing lengths: Elman RNN, LSTM and GRU.
+
+usage: cargo run --release --example long_memory -- [options]
+
+  --lengths A,B    sequence lengths [10,25,50,100,200]
+  --cells A,B      rnn, lstm, gru [rnn,lstm,gru]
+  --steps N        most training steps per run (batches of 64) [3000]
+  --hidden N       state width [64]
+  --lr F           Adam learning rate [0.002]
+  --seed N         seed [0]
+  --out DIR        results, gradient norms and their plot [runs/long_memory]
+  --smoke          a tiny run in seconds (used by `cargo xtask check`)
+  -h, --help       this text";
+
+/// Steps per epoch: validation, and the check for a solved task, come
+/// after each.
+const STEPS_PER_EPOCH: usize = 100;
+/// Validation accuracy at which a run stops: solved.
+const SOLVED: f64 = 0.99;
+const BATCH: usize = 64;
+
+struct Args {
+    lengths: Vec<usize>,
+    cells: Vec<String>,
+    steps: usize,
+    hidden: usize,
+    lr: f64,
+    seed: u64,
+    out: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut cli = Cli::parse(HELP)?;
+    let smoke = cli.switch("--smoke")?;
+    let lengths: String = cli.get("--lengths", "10,25,50,100,200".into())?;
+    let cells: String = cli.get("--cells", "rnn,lstm,gru".into())?;
+    let mut args = Args {
+        lengths: lengths
+            .split(',')
+            .map(|l| match l.trim().parse::<usize>() {
+                Ok(n) if n >= 2 => Ok(n),
+                _ => Err(format!("--lengths: {l:?} is not a length of at least 2")),
+            })
+            .collect::<Result<_, _>>()?,
+        cells: cells.split(',').map(|c| c.trim().to_owned()).collect(),
+        steps: cli.positive("--steps", 3000)?,
+        hidden: cli.positive("--hidden", 64)?,
+        lr: cli.get("--lr", 2e-3)?,
+        seed: cli.get("--seed", 0)?,
+        out: cli.get("--out", "runs/long_memory".into())?,
+    };
+    cli.finish()?;
+    if let Some(c) = args
+        .cells
+        .iter()
+        .find(|c| !["rnn", "lstm", "gru"].contains(&c.as_str()))
+    {
+        return Err(format!("--cells: unknown cell {c:?}: rnn, lstm or gru"));
+    }
+    if smoke {
+        (args.lengths, args.steps, args.hidden) = (vec![5, 10], 2 * STEPS_PER_EPOCH / 100, 8);
+        args.out = args.out.join("smoke");
+    }
+    Ok(args)
+}
+
+/// Inputs `[batch, T, 2]` (value, marker) and sums `[batch, 1]`.
+#[derive(Clone)]
+struct Batch {
+    x: Tensor,
+    y: Tensor,
+}
+
+/// A batch of the adding problem at length `t`, drawn from `seed`.
+fn adding(t: usize, batch: usize, seed: u64) -> seq::core::Result<Batch> {
+    let mut rng = Rng::new(seed);
+    let (mut x, mut y) = (vec![0f32; batch * t * 2], Vec::with_capacity(batch));
+    for b in 0..batch {
+        let marked = [rng.below(t / 2), t / 2 + rng.below(t - t / 2)];
+        let mut sum = 0.0;
+        for s in 0..t {
+            let v = rng.uniform() as f32;
+            x[(b * t + s) * 2] = v;
+            if marked.contains(&s) {
+                x[(b * t + s) * 2 + 1] = 1.0;
+                sum += v;
+            }
+        }
+        y.push(sum);
+    }
+    Ok(Batch {
+        x: Tensor::from_vec(x, (batch, t, 2), &Device::Cpu)?,
+        y: Tensor::from_vec(y, (batch, 1), &Device::Cpu)?,
+    })
+}
+
+/// One recurrent layer read at the last step, then a linear output.
+struct Model {
+    cell: Box<dyn Module>,
+    head: Linear,
+}
+
+impl Model {
+    fn new(cell: &str, hidden: usize, vb: VarBuilder) -> seq::core::Result<Self> {
+        let config = RecurrentConfig::new(2, hidden);
+        let cell: Box<dyn Module> = match cell {
+            "rnn" => Box::new(Rnn::new(config, Activation::Tanh, vb.pp("rnn"))?),
+            "lstm" => Box::new(Lstm::new(config, vb.pp("lstm"))?),
+            _ => Box::new(Gru::new(config, vb.pp("gru"))?),
+        };
+        let head = Linear::new(LinearConfig::new(hidden, 1), vb.pp("head"))?;
+        Ok(Model { cell, head })
+    }
+
+    /// Predicted sums `[batch, 1]`.
+    fn predict(&self, x: &Tensor, mode: Mode) -> seq::core::Result<Tensor> {
+        let h = self.cell.forward(&Seq::new(x.clone())?, mode)?;
+        let t = h.time();
+        self.head
+            .apply(&h.values().narrow(1, t - 1, 1)?.squeeze(1)?)
+    }
+}
+
+impl Task<Batch> for Model {
+    fn loss(&self, b: &Batch, mode: Mode) -> seq::core::Result<Tensor> {
+        loss::mse(&self.predict(&b.x, mode)?, &b.y)
+    }
+
+    /// The share of sequences whose prediction is within 0.04 of the sum.
+    fn metrics(&self, batches: &[Batch]) -> seq::core::Result<Vec<(String, f64)>> {
+        let (mut right, mut n) = (0, 0);
+        for b in batches {
+            let err = (self.predict(&b.x, Mode::Eval)? - &b.y)?
+                .abs()?
+                .flatten_all()?;
+            right += err.to_vec1::<f32>()?.iter().filter(|&&e| e < 0.04).count();
+            n += b.y.dims()[0];
+        }
+        Ok(vec![("accuracy".into(), right as f64 / n.max(1) as f64)])
+    }
+
+    fn size(&self, b: &Batch) -> usize {
+        b.y.dims()[0]
+    }
+}
+
+/// Stops training once the validation accuracy reaches [`SOLVED`].
+struct StopWhenSolved;
+
+impl Callback for StopWhenSolved {
+    fn on_epoch(&mut self, _epoch: usize, record: &[(String, f64)], _lr: f64) -> Control {
+        match record.iter().find(|(k, _)| k == "val_accuracy") {
+            Some((_, acc)) if *acc >= SOLVED => Control::stop(),
+            _ => Control::go_on(),
+        }
+    }
+}
+
+/// `||dL/dx_t||` for each step of a batch of the adding problem at length
+/// `t`, averaged over the batch's sequences.
+fn gradient_norms(model: &Model, t: usize, seed: u64) -> seq::core::Result<Vec<f64>> {
+    let batch = adding(t, BATCH, seed ^ 0x9ad)?;
+    let x = Var::from_tensor(&batch.x)?;
+    let loss = loss::mse(&model.predict(x.as_tensor(), Mode::Eval)?, &batch.y)?;
+    let grads = loss.backward()?;
+    let g = grads
+        .get(x.as_tensor())
+        .ok_or_else(|| seq::core::Error::config("long_memory", "no gradient for the input"))?;
+    // [batch, T, 2] -> [T]: the norm per sequence and step, then the batch mean.
+    let norms = g.sqr()?.sum(2)?.sqrt()?.mean(0)?.to_dtype(DType::F64)?;
+    Ok(norms.to_vec1::<f64>()?)
+}
+
+/// A cell's name and its gradient norm at each step.
+type Norms = (String, Vec<f64>);
+
+/// The gradient norms against the distance from the last step, log scale:
+/// one panel per `(title, series)`.
+fn plot(path: &std::path::Path, panels: &[(String, Vec<Norms>)]) -> Result<(), Error> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 380 * panels.len().max(1) as u32))
+            .into_drawing_area();
+        root.fill(&WHITE)?;
+        for (area, (title, series)) in root
+            .split_evenly((panels.len().max(1), 1))
+            .iter()
+            .zip(panels)
+        {
+            let t = series.iter().map(|(_, v)| v.len()).max().unwrap_or(2);
+            let positive = series.iter().flat_map(|(_, v)| v).filter(|v| **v > 0.0);
+            let (lo, hi) = positive.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+            let (lo, hi) = if lo < hi {
+                (lo / 2.0, hi * 2.0)
+            } else {
+                (1e-12, 1.0)
+            };
+            let mut chart = ChartBuilder::on(area)
+                .caption(title, ("sans-serif", 18))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..(t - 1) as f64, (lo..hi).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc("steps before the last")
+                .y_desc("||dL/dx_t||")
+                .draw()?;
+            for (i, (name, v)) in series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                let points = v
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| **g > 0.0)
+                    .map(|(s, &g)| ((v.len() - 1 - s) as f64, g));
+                chart
+                    .draw_series(LineSeries::new(points, color))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            }
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .draw()?;
+        }
+        root.present()?;
+    }
+    write_text(path, &svg)
+}
+
+/// Writes the norms as a table: one row per step, a column per series.
+fn write_norms(path: &std::path::Path, series: &[Norms]) -> Result<(), Error> {
+    let mut tsv = String::from("step");
+    for (name, _) in series {
+        tsv += &format!("\t{name}");
+    }
+    tsv.push('\n');
+    for s in 0..series.iter().map(|(_, v)| v.len()).max().unwrap_or(0) {
+        tsv += &s.to_string();
+        for (_, g) in series {
+            tsv += &format!("\t{:e}", g.get(s).copied().unwrap_or(f64::NAN));
+        }
+        tsv.push('\n');
+    }
+    write_text(path, &tsv)
+}
+
+/// `first / last` and the two norms, as the summary prints them.
+fn summary(g: &[f64]) -> (f64, f64, f64) {
+    let (first, last) = (g[0], g[g.len() - 1]);
+    (first, last, first / last)
+}
+
+fn main() {
+    common::main("long_memory", || run(parse_args()?))
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let longest = args.lengths.iter().copied().max().unwrap_or(2);
+    println!("accuracy (|prediction - sum| < 0.04) on 1024 new sequences (steps of 64 taken)");
+    print!("| length |");
+    for cell in &args.cells {
+        print!(" {cell} |");
+    }
+    println!("\n|---|{}", "---|".repeat(args.cells.len()));
+    let (mut rows, mut before, mut after) = (Vec::new(), Vec::new(), Vec::new());
+    for &t in &args.lengths {
+        print!("| {t} |");
+        for cell in &args.cells {
+            let start = Instant::now();
+            let params = Params::new(args.seed);
+            let model = Model::new(
+                cell,
+                args.hidden,
+                params.var_builder(DType::F32, &Device::Cpu),
+            )?;
+            if t == longest {
+                before.push((cell.clone(), gradient_norms(&model, t, args.seed)?));
+            }
+            let steps = train(&model, params, cell, t, &args)?;
+            let acc = model.metrics(&test_set(t, args.seed)?)?[0].1;
+            if t == longest {
+                after.push((cell.clone(), gradient_norms(&model, t, args.seed)?));
+            }
+            print!(" {acc:.3} ({steps}) |");
+            std::io::Write::flush(&mut std::io::stdout())?;
+            rows.push(serde_json::json!({
+                "cell": cell, "length": t, "test_accuracy": acc, "steps": steps,
+                "seconds": start.elapsed().as_secs_f64(),
+            }));
+        }
+        println!();
+    }
+    println!("\n||dL/dx_t|| at T = {longest}: first step / last step");
+    println!("| cell | untrained | trained |");
+    println!("|---|---|---|");
+    let mut gradient = Vec::new();
+    for ((cell, b), (_, a)) in before.iter().zip(&after) {
+        let (b, a) = (summary(b), summary(a));
+        println!("| {cell} | {:.1e} | {:.1e} |", b.2, a.2);
+        gradient.push(serde_json::json!({
+            "cell": cell,
+            "untrained": {"first_step": b.0, "last_step": b.1},
+            "trained": {"first_step": a.0, "last_step": a.1},
+        }));
+    }
+    plot(
+        &args.out.join("gradient_norms.svg"),
+        &[
+            (format!("untrained, T = {longest}"), before.clone()),
+            (format!("trained at T = {longest}"), after.clone()),
+        ],
+    )?;
+    let rename = |tag: &str, v: &[Norms]| -> Vec<Norms> {
+        v.iter()
+            .map(|(c, g)| (format!("{c}_{tag}"), g.clone()))
+            .collect()
+    };
+    let mut all = rename("untrained", &before);
+    all.extend(rename("trained", &after));
+    write_norms(&args.out.join("gradient_norms.tsv"), &all)?;
+    write_results(
+        &args.out,
+        &serde_json::json!({
+            "example": "long_memory",
+            "hidden": args.hidden, "max_steps": args.steps, "lr": args.lr, "seed": args.seed,
+            "gradient_norms": {"length": longest, "cells": gradient},
+            "runs": rows,
+        }),
+    )?;
+    println!(
+        "results, gradient norms and their plot in {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// 1024 sequences at length `t` that training never sees (seeds 5..=20).
+fn test_set(t: usize, seed: u64) -> seq::core::Result<Vec<Batch>> {
+    (5..=20u64)
+        .map(|k| adding(t, BATCH, seed.wrapping_mul(1 << 40) ^ k))
+        .collect()
+}
+
+/// Trains `model` (whose parameters are `params`) at length `t` until it
+/// solves the task or the steps run out; the steps taken.
+fn train(model: &Model, params: Params, cell: &str, t: usize, args: &Args) -> Result<usize, Error> {
+    let seed = args.seed;
+    // New batches every step: seeds 2^20 (epoch + 1) + i, disjoint from
+    // the validation (1..=4) and test (5..=20) batches.
+    let source = Planned::new(
+        |epoch, _| {
+            Ok((0..STEPS_PER_EPOCH as u64)
+                .map(|i| ((epoch as u64 + 1) << 20) + i)
+                .collect())
+        },
+        move |k: u64| Ok(adding(t, BATCH, seed.wrapping_mul(1 << 40) ^ k)?),
+    );
+    let val: Vec<Batch> = (1..=4u64)
+        .map(|k| adding(t, BATCH, seed.wrapping_mul(1 << 40) ^ k))
+        .collect::<seq::core::Result<_>>()?;
+    let optimizer = OptimizerConfig::adam(args.lr).build(params.named_vars())?;
+    let per_epoch = STEPS_PER_EPOCH.min(args.steps);
+    let mut tc = TrainerConfig::new(args.steps.div_ceil(per_epoch));
+    (tc.seed, tc.quiet, tc.clip_norm) = (seed, true, Some(1.0));
+    tc.steps_per_epoch = Some(per_epoch);
+    tc.log_dir = Some(args.out.join(format!("{cell}-{t}")));
+    let mut trainer = Trainer::new(tc, params, optimizer);
+    trainer.add_callback(StopWhenSolved);
+    let history = trainer.fit(model, &source, Some(&val))?;
+    Ok(history.epochs.len() * per_epoch)
+}
