@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use clap::Parser;
 use seq::attention::{
     AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, SinusoidalEncoding,
     TransformerEncoder, TransformerLayerConfig,
@@ -275,14 +276,23 @@ fn long_context(engine: Engine) -> Res<()> {
     Ok(())
 }
 
+/// The layer benchmarks.
+#[derive(clap::Parser)]
+struct Args {
+    /// Only the long-context row, on this engine.
+    #[arg(long, value_parser = ["fused", "composed"])]
+    long_context: Option<String>,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
 fn main() -> Res<()> {
     seq::core::set_flush_denormals(true);
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--long-context") {
-        let engine = match args.get(i + 1).map(String::as_str) {
-            Some("composed") => Engine::Composed,
-            Some("fused") => Engine::Fused,
-            other => return Err(format!("--long-context fused|composed, got {other:?}").into()),
+    if let Some(engine) = Args::parse().long_context {
+        let engine = match engine.as_str() {
+            "composed" => Engine::Composed,
+            _ => Engine::Fused,
         };
         return long_context(engine);
     }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use clap::Parser;
 use seq::core::{Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Params, Rng};
 use seq::data::pipeline::{pad_sequences, Side};
 use seq::data::stream::{Buckets, Records, ShuffleBuffer};
@@ -149,12 +150,19 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The streaming benchmark.
+#[derive(clap::Parser)]
+struct Args {
+    /// Stop after this many steps; 0 streams the whole file.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let steps = match args.iter().position(|a| a == "--steps") {
-        Some(i) => args.get(i + 1).ok_or("--steps N")?.parse::<usize>()?,
-        None => 2000,
-    };
+    let steps = Args::parse().steps;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/stream.tsv");
     let t0 = Instant::now();
     generate(&path)?;

@@ -16,101 +16,73 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
+use clap::Parser;
 use seq::core::Params;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, text_source, Classifier, TextBatch};
-use common::cli::Cli;
+use common::cli::{positive, probability};
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{confusion_table, majority_baseline, write_results, write_text};
 use common::words::{vocabulary, word_ids};
 use common::Error;
 
-const HELP: &str = "Genre of Brown corpus passages and speaker of 2016 debate statements.
-
-usage: cargo run --release --example classify -- [options]
-
-  --brown PATH       Brown documents, TSV with `genre` and `text` columns [data/brown-genres.tsv]
-  --debates PATH     debate statements, TSV with `speaker` and `statement` columns
-                     [data/debates-2016.tsv]
-  --tasks LIST       genre, speaker or both, comma-separated [genre,speaker]
-  --models LIST      encoders, comma-separated: cnn, lstm, bilstm, bilstm-max, gru, bag,
-                     transformer [cnn,lstm]
-  --out DIR          results, confusion matrices and curves [runs/classify]
-  --passage N        words per Brown passage [100]
-  --max-len N        statements are cut to this many words [128]
-  --epochs N         at most this many passes (early stopping on validation accuracy) [12]
-  --batch-size N     texts per step [32]
-  --lr F             AdamW learning rate [0.003]
-  --embed N          word vector width [64]
-  --hidden N         recurrent units, or CNN filters per width [64]
-  --dropout F        dropout on word vectors and features [0.3]
-  --seed N           seed of the split, the weights and the batch order [0]
-  --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
-  -h, --help         this text
-
-Documents and statements are split 70/10/20 within each class; Brown is
-split by document, never by passage.";
-
+/// Genre of Brown corpus passages and speaker of 2016 debate statements.
+#[derive(Parser)]
+#[command(
+    after_help = "Documents and statements are split 70/10/20 within each class; Brown is\nsplit by document, never by passage."
+)]
 struct Args {
+    /// Brown documents, TSV with `genre` and `text` columns.
+    #[arg(long, default_value = "data/brown-genres.tsv")]
     brown: PathBuf,
+    /// Debate statements, TSV with `speaker` and `statement` columns.
+    #[arg(long, default_value = "data/debates-2016.tsv")]
     debates: PathBuf,
+    /// The tasks, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "genre,speaker", value_parser = ["genre", "speaker"])]
     tasks: Vec<String>,
+    /// Encoders, comma-separated: cnn, lstm, bilstm, bilstm-max, gru, bag, transformer.
+    #[arg(long, value_delimiter = ',', default_value = "cnn,lstm")]
     models: Vec<Kind>,
+    /// Results, confusion matrices and curves.
+    #[arg(long, default_value = "runs/classify")]
     out: PathBuf,
+    /// Words per Brown passage.
+    #[arg(long, default_value_t = 100, value_parser = positive)]
     passage: usize,
+    /// Statements are cut to this many words.
+    #[arg(long, default_value_t = 128, value_parser = positive)]
     max_len: usize,
+    /// At most this many passes (early stopping on validation accuracy).
+    #[arg(long, default_value_t = 12, value_parser = positive)]
     epochs: usize,
+    /// Texts per step.
+    #[arg(long, default_value_t = 32, value_parser = positive)]
     batch_size: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Word vector width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     embed: usize,
+    /// Recurrent units, or CNN filters per width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     hidden: usize,
+    /// Dropout on word vectors and features.
+    #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f64,
+    /// Seed of the split, the weights and the batch order.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
+    #[arg(long)]
     smoke: bool,
 }
 
-fn list(s: String) -> Vec<String> {
-    s.split(',').map(|x| x.trim().to_string()).collect()
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let tasks = list(cli.get("--tasks", "genre,speaker".to_string())?);
-    if let Some(t) = tasks.iter().find(|t| *t != "genre" && *t != "speaker") {
-        return Err(format!("--tasks: unknown task {t:?}; genre or speaker"));
-    }
-    let models = list(cli.get("--models", "cnn,lstm".to_string())?)
-        .iter()
-        .map(|m| {
-            m.parse::<Kind>()
-                .map_err(|e| format!("--models {m:?}: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let args = Args {
-        brown: cli.get("--brown", "data/brown-genres.tsv".into())?,
-        debates: cli.get("--debates", "data/debates-2016.tsv".into())?,
-        tasks,
-        models,
-        out: cli.get("--out", "runs/classify".into())?,
-        passage: cli.positive("--passage", 100)?,
-        max_len: cli.positive("--max-len", 128)?,
-        epochs: cli.get("--epochs", 12)?,
-        batch_size: cli.positive("--batch-size", 32)?,
-        lr: cli.get("--lr", 3e-3)?,
-        embed: cli.positive("--embed", 64)?,
-        hidden: cli.positive("--hidden", 64)?,
-        dropout: cli.get("--dropout", 0.3)?,
-        seed: cli.get("--seed", 0)?,
-        smoke: cli.switch("--smoke")?,
-    };
-    cli.finish()?;
-    Ok(args)
-}
-
 fn main() {
-    common::main("classify", || run(parse_args()?))
+    common::main("classify", || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Error> {

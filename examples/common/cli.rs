@@ -1,78 +1,28 @@
-//! A small command-line reader: `--key value` options and `--switch` flags,
-//! `-h`/`--help` prints the example's help, anything unknown is an error.
+//! What the examples' command lines share. Each example declares its
+//! options as a struct deriving [`clap::Parser`]: the doc comments are the
+//! help, the defaults are written beside the fields, and anything unknown
+//! or malformed is an error naming the option. The parsers here check what
+//! a type alone cannot.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::str::FromStr;
-
-/// The parsed command line; read each option once, then [`Cli::finish`].
-pub struct Cli {
-    /// Each `--flag` and the argument after it, unless that is a flag too.
-    values: BTreeMap<String, Option<String>>,
+/// A size or a count: a whole number of at least 1.
+pub fn positive(s: &str) -> Result<usize, String> {
+    at_least(1)(s)
 }
 
-impl Cli {
-    /// Reads `std::env::args`; prints `help` and exits on `-h` or `--help`.
-    pub fn parse(help: &str) -> Result<Cli, String> {
-        let mut values = BTreeMap::new();
-        let mut it = std::env::args().skip(1).peekable();
-        while let Some(flag) = it.next() {
-            if flag == "-h" || flag == "--help" {
-                let _ = writeln!(std::io::stdout(), "{help}"); // a closed pipe is fine
-                std::process::exit(0);
-            }
-            if !flag.starts_with("--") {
-                return Err(format!("unexpected argument {flag:?}; see --help"));
-            }
-            let value = it.next_if(|v| !v.starts_with("--"));
-            values.insert(flag, value);
-        }
-        Ok(Cli { values })
+/// A probability that can be used as a rate of dropout: in `[0, 1)`.
+pub fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(p) => Err(format!("{p} is not in [0, 1)")),
+        Err(e) => Err(e.to_string()),
     }
+}
 
-    /// The value of `key`, or `default` when it is not given.
-    pub fn get<T: FromStr>(&mut self, key: &str, default: T) -> Result<T, String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        Ok(self.optional(key)?.unwrap_or(default))
-    }
-
-    /// The value of `key` (`default` when not given), which must be at
-    /// least 1: a size or a count. Zero is an error naming the option.
-    pub fn positive(&mut self, key: &str, default: usize) -> Result<usize, String> {
-        match self.get(key, default)? {
-            0 => Err(format!("{key} must be at least 1, got 0")),
-            n => Ok(n),
-        }
-    }
-
-    /// The value of `key`, if given.
-    pub fn optional<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.values.remove(key) {
-            None => Ok(None),
-            Some(None) => Err(format!("{key} needs a value")),
-            Some(Some(v)) => v.parse().map(Some).map_err(|e| format!("{key} {v:?}: {e}")),
-        }
-    }
-
-    /// Whether the switch `key` is given.
-    pub fn switch(&mut self, key: &str) -> Result<bool, String> {
-        match self.values.remove(key) {
-            None => Ok(false),
-            Some(None) => Ok(true),
-            Some(Some(v)) => Err(format!("{key} takes no value, got {v:?}")),
-        }
-    }
-
-    /// Fails on any option no one asked for.
-    pub fn finish(self) -> Result<(), String> {
-        match self.values.keys().next() {
-            Some(k) => Err(format!("unknown option {k:?}; see --help")),
-            None => Ok(()),
-        }
+/// A whole number of at least `min`.
+pub fn at_least(min: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
+    move |s| match s.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(n) => Err(format!("{n} is less than {min}")),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
+use clap::Parser;
 use seq::conv::{TemporalBlock, TemporalBlockConfig};
 use seq::core::{Dropout, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
 use seq::data::pipeline::{Normalizer, Windows};
@@ -26,62 +27,46 @@ use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::positive;
 use common::report::write_results;
 use common::Error;
-
-const HELP: &str = "Forecast the temperature 24 hours ahead from 120 hours of weather.
-
-usage: cargo run --release --example forecast -- [options]
-
-  --data PATH        hourly weather CSV with `time_hour`, `origin` and numeric columns
-                     [data/nyc-weather-2013.csv]
-  --station NAME     the `origin` to forecast [EWR]
-  --model NAME       gru, lstm or tcn (dilated causal convolutions) [gru]
-  --epochs N         at most this many epochs (early stopping on validation MAE) [12]
-  --hidden N         units of the recurrent layer or channels of the TCN [32]
-  --lr F             AdamW learning rate [0.003]
-  --seed N           seed [0]
-  --out DIR          results and curves [runs/forecast/MODEL]
-  --smoke            a tiny run in seconds (used by `cargo xtask check`)
-  -h, --help         this text
-
-Missing values are filled by linear interpolation in time, and missing
-hours by interpolation onto the hourly grid.";
 
 const PAST: usize = 120;
 const AHEAD: usize = 24;
 
+/// Forecast the temperature 24 hours ahead from 120 hours of weather.
+#[derive(Parser)]
+#[command(
+    after_help = "Missing values are filled by linear interpolation in time, and missing\nhours by interpolation onto the hourly grid."
+)]
 struct Args {
+    /// Hourly weather CSV with `time_hour`, `origin` and numeric columns.
+    #[arg(long, default_value = "data/nyc-weather-2013.csv")]
     data: PathBuf,
+    /// The `origin` to forecast.
+    #[arg(long, default_value = "EWR")]
     station: String,
+    /// gru, lstm or tcn (dilated causal convolutions).
+    #[arg(long, default_value = "gru", value_parser = ["gru", "lstm", "tcn"])]
     model: String,
+    /// At most this many epochs (early stopping on validation MAE).
+    #[arg(long, default_value_t = 12, value_parser = positive)]
     epochs: usize,
+    /// Units of the recurrent layer or channels of the TCN.
+    #[arg(long, default_value_t = 32, value_parser = positive)]
     hidden: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Results and curves [default: runs/forecast/MODEL].
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// A tiny run in seconds (used by `cargo xtask check`).
+    #[arg(long)]
     smoke: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let args = Args {
-        data: cli.get("--data", "data/nyc-weather-2013.csv".into())?,
-        station: cli.get("--station", "EWR".into())?,
-        model: cli.get("--model", "gru".into())?,
-        epochs: cli.get("--epochs", 12)?,
-        hidden: cli.positive("--hidden", 32)?,
-        lr: cli.get("--lr", 3e-3)?,
-        seed: cli.get("--seed", 0)?,
-        out: cli.optional("--out")?,
-        smoke: cli.switch("--smoke")?,
-    };
-    cli.finish()?;
-    if !["gru", "lstm", "tcn"].contains(&args.model.as_str()) {
-        return Err(format!("unknown model {:?}: gru, lstm or tcn", args.model));
-    }
-    Ok(args)
 }
 
 /// Past hours `[batch, 120, columns]` and the normalised temperature 24
@@ -193,7 +178,7 @@ impl Task<Batch> for Forecaster {
 }
 
 fn main() {
-    common::main("forecast", || run(parse_args()?))
+    common::main("forecast", || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Error> {

@@ -24,63 +24,49 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use clap::Parser;
 use seq::core::{Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
 use seq::data::readers::text::read_corpus;
 use seq::data::{Standardize, Tokenizer, VocabConfig};
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, State};
 use seq::train::{OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::positive;
 use common::report::write_results;
 use common::Error;
 
-const HELP: &str = "A character-level LSTM language model of Hamlet, and samples from it.
-
-usage: cargo run --release --example generate -- [options]
-
-  --text PATH      a UTF-8 text corpus [data/hamlet.txt]; the last 10% validates
-  --epochs N       passes over the training text [15]
-  --hidden N       LSTM units [256]
-  --length N       characters to sample per temperature [300]
-  --prompt TEXT    where the samples start [\"HAMLET.\"]
-  --seed N         seed of weights, batch order and sampling [0]
-  --stateless      start every 100-character chunk from a zero state (no truncated BPTT)
-  --out DIR        results and curves [runs/generate]
-  --smoke          a tiny run in seconds (used by `cargo xtask check`)
-  -h, --help       this text";
-
 const STEPS: usize = 100;
 
+/// A character-level LSTM language model of Hamlet, and samples from it.
+#[derive(Parser)]
 struct Args {
+    /// A UTF-8 text corpus; the last 10% validates.
+    #[arg(long, default_value = "data/hamlet.txt")]
     text: PathBuf,
+    /// Passes over the training text.
+    #[arg(long, default_value_t = 15, value_parser = positive)]
     epochs: usize,
+    /// LSTM units.
+    #[arg(long, default_value_t = 256, value_parser = positive)]
     hidden: usize,
+    /// Characters to sample per temperature.
+    #[arg(long, default_value_t = 300)]
     length: usize,
+    /// Where the samples start (not empty).
+    #[arg(long, default_value = "HAMLET.", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     prompt: String,
+    /// Seed of weights, batch order and sampling.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-    out: PathBuf,
-    smoke: bool,
+    /// Start every 100-character chunk from a zero state (no truncated BPTT).
+    #[arg(long)]
     stateless: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let args = Args {
-        text: cli.get("--text", "data/hamlet.txt".into())?,
-        epochs: cli.get("--epochs", 15)?,
-        hidden: cli.positive("--hidden", 256)?,
-        length: cli.get("--length", 300)?,
-        prompt: cli.get("--prompt", "HAMLET.".to_string())?,
-        seed: cli.get("--seed", 0)?,
-        out: cli.get("--out", "runs/generate".into())?,
-        smoke: cli.switch("--smoke")?,
-        stateless: cli.switch("--stateless")?,
-    };
-    cli.finish()?;
-    if args.prompt.is_empty() {
-        return Err("--prompt must not be empty".into());
-    }
-    Ok(args)
+    /// Results and curves.
+    #[arg(long, default_value = "runs/generate")]
+    out: PathBuf,
+    /// A tiny run in seconds (used by `cargo xtask check`).
+    #[arg(long)]
+    smoke: bool,
 }
 
 /// Characters `[streams, 100]` and the next character of each, and whether
@@ -168,7 +154,7 @@ impl Task<Batch> for CharModel {
 }
 
 fn main() {
-    common::main("generate", || run(parse_args()?))
+    common::main("generate", || run(Args::parse()))
 }
 
 /// How many streams `ids` is read as: [`STREAMS`], fewer for a text too

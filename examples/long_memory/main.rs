@@ -28,28 +28,15 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
+use clap::Parser;
 use plotters::prelude::*;
 use seq::core::{Activation, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
 use seq::recurrent::{Gru, Lstm, RecurrentConfig, Rnn};
 use seq::train::{loss, Callback, Control, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::{at_least, positive};
 use common::report::{write_results, write_text};
 use common::Error;
-
-const HELP: &str = "The adding problem at growing lengths: Elman RNN, LSTM and GRU.
-
-usage: cargo run --release --example long_memory -- [options]
-
-  --lengths A,B    sequence lengths [10,25,50,100,200]
-  --cells A,B      rnn, lstm, gru [rnn,lstm,gru]
-  --steps N        most training steps per run (batches of 64) [3000]
-  --hidden N       state width [64]
-  --lr F           Adam learning rate [0.002]
-  --seed N         seed [0]
-  --out DIR        results, gradient norms and their plot [runs/long_memory]
-  --smoke          a tiny run in seconds (used by `cargo xtask check`)
-  -h, --help       this text";
 
 /// Steps per epoch: validation, and the check for a solved task, come
 /// after each.
@@ -58,49 +45,43 @@ const STEPS_PER_EPOCH: usize = 100;
 const SOLVED: f64 = 0.99;
 const BATCH: usize = 64;
 
+/// The adding problem at growing lengths: Elman RNN, LSTM and GRU.
+#[derive(Parser)]
 struct Args {
+    /// Sequence lengths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,25,50,100,200", value_parser = at_least(2))]
     lengths: Vec<usize>,
+    /// Cells, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "rnn,lstm,gru", value_parser = ["rnn", "lstm", "gru"])]
     cells: Vec<String>,
+    /// Most training steps per run (batches of 64).
+    #[arg(long, default_value_t = 3000, value_parser = positive)]
     steps: usize,
+    /// State width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     hidden: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-3)]
     lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Results, gradient norms and their plot.
+    #[arg(long, default_value = "runs/long_memory")]
     out: PathBuf,
+    /// A tiny run in seconds (used by `cargo xtask check`).
+    #[arg(long)]
+    smoke: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let smoke = cli.switch("--smoke")?;
-    let lengths: String = cli.get("--lengths", "10,25,50,100,200".into())?;
-    let cells: String = cli.get("--cells", "rnn,lstm,gru".into())?;
-    let mut args = Args {
-        lengths: lengths
-            .split(',')
-            .map(|l| match l.trim().parse::<usize>() {
-                Ok(n) if n >= 2 => Ok(n),
-                _ => Err(format!("--lengths: {l:?} is not a length of at least 2")),
-            })
-            .collect::<Result<_, _>>()?,
-        cells: cells.split(',').map(|c| c.trim().to_owned()).collect(),
-        steps: cli.positive("--steps", 3000)?,
-        hidden: cli.positive("--hidden", 64)?,
-        lr: cli.get("--lr", 2e-3)?,
-        seed: cli.get("--seed", 0)?,
-        out: cli.get("--out", "runs/long_memory".into())?,
-    };
-    cli.finish()?;
-    if let Some(c) = args
-        .cells
-        .iter()
-        .find(|c| !["rnn", "lstm", "gru"].contains(&c.as_str()))
-    {
-        return Err(format!("--cells: unknown cell {c:?}: rnn, lstm or gru"));
-    }
-    if smoke {
-        (args.lengths, args.steps, args.hidden) = (vec![5, 10], 2 * STEPS_PER_EPOCH / 100, 8);
+/// The options, with `--smoke`'s tiny sizes.
+fn parse_args() -> Args {
+    let mut args = Args::parse();
+    if args.smoke {
+        (args.lengths, args.steps, args.hidden) = (vec![5, 10], 2, 8);
         args.out = args.out.join("smoke");
     }
-    Ok(args)
+    args
 }
 
 /// Inputs `[batch, T, 2]` (value, marker) and sums `[batch, 1]`.
@@ -196,18 +177,34 @@ impl Callback for StopWhenSolved {
 }
 
 /// `||dL/dx_t||` for each step of a batch of the adding problem at length
-/// `t`, averaged over the batch's sequences.
-fn gradient_norms(model: &Model, t: usize, seed: u64) -> seq::core::Result<Vec<f64>> {
+/// `t`, averaged over the batch's sequences, for `cell` with the weights in
+/// `params`. Computed in f64 on a copy of the weights: over 200 steps the
+/// Elman RNN's gradient falls below the smallest f32.
+fn gradient_norms(
+    cell: &str,
+    params: &Params,
+    hidden: usize,
+    t: usize,
+    seed: u64,
+) -> seq::core::Result<Vec<f64>> {
+    let wide = Params::new(seed);
+    let model = Model::new(cell, hidden, wide.var_builder(DType::F64, &Device::Cpu))?;
+    for (name, var) in wide.named_vars() {
+        let trained = params
+            .get(&name)
+            .ok_or_else(|| seq::core::Error::config("long_memory", format!("no weight {name}")))?;
+        var.set(&trained.as_tensor().to_dtype(DType::F64)?)?;
+    }
     let batch = adding(t, BATCH, seed ^ 0x9ad)?;
-    let x = Var::from_tensor(&batch.x)?;
-    let loss = loss::mse(&model.predict(x.as_tensor(), Mode::Eval)?, &batch.y)?;
+    let x = Var::from_tensor(&batch.x.to_dtype(DType::F64)?)?;
+    let y = batch.y.to_dtype(DType::F64)?;
+    let loss = loss::mse(&model.predict(x.as_tensor(), Mode::Eval)?, &y)?;
     let grads = loss.backward()?;
     let g = grads
         .get(x.as_tensor())
         .ok_or_else(|| seq::core::Error::config("long_memory", "no gradient for the input"))?;
     // [batch, T, 2] -> [T]: the norm per sequence and step, then the batch mean.
-    let norms = g.sqr()?.sum(2)?.sqrt()?.mean(0)?.to_dtype(DType::F64)?;
-    Ok(norms.to_vec1::<f64>()?)
+    Ok(g.sqr()?.sum(2)?.sqrt()?.mean(0)?.to_vec1::<f64>()?)
 }
 
 /// A cell's name and its gradient norm at each step.
@@ -294,7 +291,7 @@ fn summary(g: &[f64]) -> (f64, f64, f64) {
 }
 
 fn main() {
-    common::main("long_memory", || run(parse_args()?))
+    common::main("long_memory", || run(parse_args()))
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -317,12 +314,18 @@ fn run(args: Args) -> Result<(), Error> {
                 params.var_builder(DType::F32, &Device::Cpu),
             )?;
             if t == longest {
-                before.push((cell.clone(), gradient_norms(&model, t, args.seed)?));
+                before.push((
+                    cell.clone(),
+                    gradient_norms(cell, &params, args.hidden, t, args.seed)?,
+                ));
             }
-            let steps = train(&model, params, cell, t, &args)?;
+            let steps = train(&model, params.clone(), cell, t, &args)?;
             let acc = model.metrics(&test_set(t, args.seed)?)?[0].1;
             if t == longest {
-                after.push((cell.clone(), gradient_norms(&model, t, args.seed)?));
+                after.push((
+                    cell.clone(),
+                    gradient_norms(cell, &params, args.hidden, t, args.seed)?,
+                ));
             }
             print!(" {acc:.3} ({steps}) |");
             std::io::Write::flush(&mut std::io::stdout())?;

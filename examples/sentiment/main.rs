@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use clap::Parser;
 use seq::core::Params;
 use seq::data::pipeline::split_indices;
 use seq::data::readers::text::{read_labelled_table, Labelled};
@@ -24,78 +25,79 @@ use seq::train::distributed::Collective;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, text_source, Classifier};
-use common::cli::Cli;
+use common::cli::{positive, probability};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{majority_baseline, write_results, write_text};
 use common::words::{vocabulary, word_ids};
 use common::Error;
 
-const HELP: &str = "Sentiment analysis on Rotten Tomatoes reviews (many-to-one).
-
-usage: cargo run --release --example sentiment -- [options]
-
-  --train PATH       training TSV with `label` (pos/neg) and `text` columns
-                     [data/rotten-tomatoes-train.tsv]; 10% is held out for validation
-  --test PATH        test TSV, same layout [data/rotten-tomatoes-test.tsv]
-  --out DIR          where the model, tokenizer, results and curves go [runs/sentiment/MODEL]
-  --model NAME       bilstm-max (bidirectional LSTM, max over its outputs), bilstm (its
-                     final states), lstm, gru, bag (bag of embeddings), cnn (Kim 2014)
-                     or transformer [bilstm-max]
-  --epochs N         at most this many passes over the training data [6]
-  --batch-size N     reviews per step [64]
-  --lr F             AdamW learning rate [0.005]
-  --embed N          word vector width [64]
-  --hidden N         recurrent units per direction, or CNN filters per width [64]
-  --dropout F        dropout on word vectors and features [0.3]
-  --bigrams N        with --model bag: also average vectors of word pairs hashed into
-                     N buckets (fastText) [0: words only]
-  --seed N           seed of the weights, the split and the batch order [0]
-  --predict TEXT     score TEXT with the model saved in --out (for --model), then exit
-  --distributed      train as one rank of an MPI job, each on its share of every batch
-                     (build with `--features mpi`; launch with `mpirun -np N`)
-  --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
-  -h, --help         this text";
-
+/// Sentiment analysis on Rotten Tomatoes reviews (many-to-one).
+#[derive(Parser)]
 struct Args {
+    /// Training TSV with `label` (pos/neg) and `text` columns; 10% is held
+    /// out for validation.
+    #[arg(long, default_value = "data/rotten-tomatoes-train.tsv")]
     train: PathBuf,
+    /// Test TSV, same layout.
+    #[arg(long, default_value = "data/rotten-tomatoes-test.tsv")]
     test: PathBuf,
-    out: PathBuf,
-    epochs: usize,
-    batch_size: usize,
-    lr: f64,
+    /// Where the model, tokenizer, results and curves go [default: runs/sentiment/MODEL].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// bilstm-max (bidirectional LSTM, max over its outputs), bilstm (its
+    /// final states), lstm, gru, bag (bag of embeddings), cnn (Kim 2014) or
+    /// transformer.
+    #[arg(long, default_value = "bilstm-max")]
     model: Kind,
+    /// At most this many passes over the training data.
+    #[arg(long, default_value_t = 6, value_parser = positive)]
+    epochs: usize,
+    /// Reviews per step.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    batch_size: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 5e-3)]
+    lr: f64,
+    /// Word vector width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     embed: usize,
+    /// Recurrent units per direction, or CNN filters per width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     hidden: usize,
+    /// Dropout on word vectors and features.
+    #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f64,
+    /// With --model bag: also average vectors of word pairs hashed into N
+    /// buckets (fastText); 0: words only.
+    #[arg(long, default_value_t = 0)]
     bigrams: usize,
+    /// Seed of the weights, the split and the batch order.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Score TEXT with the model saved in --out (for --model), then exit.
+    #[arg(long, value_name = "TEXT")]
     predict: Option<String>,
-    smoke: bool,
+    /// Train as one rank of an MPI job, each on its share of every batch
+    /// (build with `--features mpi`; launch with `mpirun -np N`).
+    #[arg(long)]
     distributed: bool,
+    /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
+    #[arg(long)]
+    smoke: bool,
 }
 
+impl Args {
+    /// `--out`, or `runs/sentiment/MODEL`.
+    fn out(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/sentiment").join(self.model.name()))
+    }
+}
+
+/// The options, checked against each other.
 fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let model: Kind = cli.get("--model", Kind::BiLstmMax)?;
-    let default_out = PathBuf::from("runs/sentiment").join(model.name());
-    let args = Args {
-        train: cli.get("--train", "data/rotten-tomatoes-train.tsv".into())?,
-        test: cli.get("--test", "data/rotten-tomatoes-test.tsv".into())?,
-        out: cli.get("--out", default_out)?,
-        epochs: cli.get("--epochs", 6)?,
-        batch_size: cli.positive("--batch-size", 64)?,
-        lr: cli.get("--lr", 5e-3)?,
-        model,
-        embed: cli.positive("--embed", 64)?,
-        hidden: cli.positive("--hidden", 64)?,
-        dropout: cli.get("--dropout", 0.3)?,
-        bigrams: cli.get("--bigrams", 0)?,
-        seed: cli.get("--seed", 0)?,
-        predict: cli.optional("--predict")?,
-        smoke: cli.switch("--smoke")?,
-        distributed: cli.switch("--distributed")?,
-    };
-    cli.finish()?;
+    let args = Args::parse();
     if args.bigrams > 0 && args.model != Kind::Bag {
         return Err(
             "--bigrams goes with --model bag: word pairs have no place in a sequence".into(),
@@ -163,7 +165,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let start = Instant::now();
     let mut train_rows = read_labelled_table(&args.train, b'\t', "text", "label")?;
     let mut test_rows = read_labelled_table(&args.test, b'\t', "text", "label")?;
-    let mut out = args.out.clone();
+    let mut out = args.out();
     let epochs = if args.smoke { 1 } else { args.epochs };
     if args.smoke {
         // A smoke run never overwrites a model the user trained.
@@ -296,7 +298,7 @@ fn mpi_rank() -> Result<Box<dyn Collective>, Error> {
 }
 
 fn predict(args: &Args, text: &str, device: &Device) -> Result<(), Error> {
-    let out = &args.out;
+    let out = &args.out();
     let tokenizer = Tokenizer::from_file(&out.join("tokenizer.json"))
         .map_err(|e| format!("{e} (train a model first)"))?;
     let config_path = out.join("config.json");

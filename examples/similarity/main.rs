@@ -19,12 +19,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use clap::Parser;
 use seq::core::{Mode, Params};
 use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::text_batches;
-use common::cli::Cli;
+use common::cli::{at_least, positive, probability};
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
 use common::report::{write_results, write_text};
@@ -32,86 +33,76 @@ use common::words::{vocabulary, word_ids};
 use common::Error;
 use contrastive::Embedder;
 
-const HELP: &str = "Text similarity: an encoder trained so that passages of one genre land close.
-
-usage: cargo run --release --example similarity -- [options]
-
-  --brown PATH       Brown documents, TSV with `genre` and `text` columns [data/brown-genres.tsv]
-  --out DIR          model, tokenizer, results and curves [runs/similarity/MODEL]
-  --model NAME       encoder: cnn, bilstm, bilstm-max, lstm, gru, bag or transformer [cnn]
-  --passage N        words per passage [100]
-  --epochs N         at most this many passes (early stopping on validation MAP) [8]
-  --batch-size N     passages per step; the other passages of a batch are the
-                     contrast [64]
-  --lr F             AdamW learning rate [0.003]
-  --temperature F    of the contrastive softmax [0.1]
-  --embed N          word vector width [64]
-  --hidden N         recurrent units per direction, or CNN filters per width [64]
-  --dropout F        dropout on word vectors [0.3]
-  --seed N           seed of the split, the weights and the batch order [0]
-  --compare TEXT     with --with TEXT: the cosine similarity of the two texts under
-                     the model saved in --out, then exit
-  --with TEXT        the second text of --compare
-  --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
-  -h, --help         this text
-
-Documents are split 70/10/20 within each genre. Each test passage queries
-the passages of the other test documents; those of its genre are the
-relevant ones.";
-
+/// Text similarity: an encoder trained so that passages of one genre land close.
+#[derive(Parser)]
+#[command(
+    after_help = "Documents are split 70/10/20 within each genre. Each test passage queries\nthe passages of the other test documents; those of its genre are the\nrelevant ones."
+)]
 struct Args {
+    /// Brown documents, TSV with `genre` and `text` columns.
+    #[arg(long, default_value = "data/brown-genres.tsv")]
     brown: PathBuf,
-    out: PathBuf,
+    /// Model, tokenizer, results and curves [default: runs/similarity/MODEL].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Encoder: cnn, bilstm, bilstm-max, lstm, gru, bag or transformer.
+    #[arg(long, default_value = "cnn")]
     model: Kind,
+    /// Words per passage.
+    #[arg(long, default_value_t = 100, value_parser = positive)]
     passage: usize,
+    /// At most this many passes (early stopping on validation MAP).
+    #[arg(long, default_value_t = 8, value_parser = positive)]
     epochs: usize,
+    /// Passages per step; the other passages of a batch are the contrast.
+    #[arg(long, default_value_t = 64, value_parser = at_least(2))]
     batch_size: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// Temperature of the contrastive softmax.
+    #[arg(long, default_value_t = 0.1)]
     temperature: f64,
+    /// Word vector width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     embed: usize,
+    /// Recurrent units per direction, or CNN filters per width.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     hidden: usize,
+    /// Dropout on word vectors.
+    #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f64,
+    /// Seed of the split, the weights and the batch order.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-    compare: Option<(String, String)>,
+    /// With --with TEXT: the cosine similarity of the two texts under the
+    /// model saved in --out, then exit.
+    #[arg(long, requires = "with")]
+    compare: Option<String>,
+    /// The second text of --compare.
+    #[arg(long, requires = "compare")]
+    with: Option<String>,
+    /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
+    #[arg(long)]
     smoke: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let model: Kind = cli.get("--model", Kind::Cnn)?;
-    let default_out = PathBuf::from("runs/similarity").join(model.name());
-    let compare = match (cli.optional("--compare")?, cli.optional("--with")?) {
-        (Some(a), Some(b)) => Some((a, b)),
-        (None, None) => None,
-        _ => return Err("--compare and --with go together".into()),
-    };
-    let args = Args {
-        brown: cli.get("--brown", "data/brown-genres.tsv".into())?,
-        out: cli.get("--out", default_out)?,
-        model,
-        passage: cli.positive("--passage", 100)?,
-        epochs: cli.get("--epochs", 8)?,
-        batch_size: cli.get("--batch-size", 64usize)?.max(2),
-        lr: cli.get("--lr", 3e-3)?,
-        temperature: cli.get("--temperature", 0.1)?,
-        embed: cli.positive("--embed", 64)?,
-        hidden: cli.positive("--hidden", 64)?,
-        dropout: cli.get("--dropout", 0.3)?,
-        seed: cli.get("--seed", 0)?,
-        compare,
-        smoke: cli.switch("--smoke")?,
-    };
-    cli.finish()?;
-    Ok(args)
+impl Args {
+    /// `--out`, or `runs/similarity/MODEL`.
+    fn out(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/similarity").join(self.model.name()))
+    }
 }
 
 fn main() {
     common::main("similarity", || {
-        let args = parse_args()?;
+        let args = Args::parse();
         let device = seq::core::best_device();
-        match &args.compare {
-            Some((a, b)) => compare(&args, a, b, &device),
-            None => train(&args, &device),
+        match (&args.compare, &args.with) {
+            (Some(a), Some(b)) => compare(&args, a, b, &device),
+            _ => train(&args, &device),
         }
     })
 }
@@ -119,7 +110,7 @@ fn main() {
 fn train(args: &Args, device: &Device) -> Result<(), Error> {
     let start = Instant::now();
     let mut task = corpora::brown(&args.brown, args.passage, args.seed)?;
-    let mut out = args.out.clone();
+    let mut out = args.out();
     if args.smoke {
         out = out.join("smoke"); // never overwrites a trained model
         task.train.sample(256);
@@ -224,7 +215,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
 
 /// The cosine similarity of two texts under the saved model.
 fn compare(args: &Args, a: &str, b: &str, device: &Device) -> Result<(), Error> {
-    let out = &args.out;
+    let out = &args.out();
     let tokenizer = Tokenizer::from_file(&out.join("tokenizer.json"))
         .map_err(|e| format!("{e} (train a model first)"))?;
     let config_path = out.join("config.json");

@@ -22,76 +22,77 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use clap::Parser;
 use seq::core::{Mode, Params, Rng, Seq};
 use seq::data::audio::{read_wav, LogMel, LogMelConfig};
 use seq::train::ctc;
 use seq::train::metrics::edit::{char_error_rate, word_error_rate};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::positive;
 use common::report::{write_results, write_text};
 use common::Error;
 use model::{Batch, Recogniser};
 
-const HELP: &str = "Transcribe spoken digit strings with a CTC-trained GRU.
-
-usage: cargo run --release --example speech -- [options]
-
-  --data DIR       corpus folder: train.tsv and test.tsv (file, text) and the
-                   WAV files they name; synthesised with espeak-ng when missing
-                   [data/generated/spoken_digits]
-  --train N        training utterances to synthesise [4000]
-  --test N         test utterances to synthesise (held-out voices) [500]
-  --model NAME     gru, conv (the baseline) or both [both]
-  --epochs N       most epochs (early stopping on the validation CER) [40]
-  --hidden N       GRU width per direction [128]
-  --lr F           AdamW learning rate [0.002]
-  --beam N         prefix beam search width [8]
-  --seed N         seed of the synthesis, the noise and the model [0]
-  --out DIR        results, transcripts and curves [runs/speech]
-  --smoke          a tiny run in seconds (used by `cargo xtask check`)
-  -h, --help       this text";
-
+/// Transcribe spoken digit strings with a CTC-trained GRU.
+#[derive(Parser)]
 struct Args {
+    /// Corpus folder: train.tsv and test.tsv (columns `file`, a WAV path
+    /// relative to the folder, and `text`) and the files they name;
+    /// synthesised with espeak-ng when missing.
+    #[arg(long, default_value = "data/generated/spoken_digits")]
     data: PathBuf,
+    /// Training utterances to synthesise.
+    #[arg(long, default_value_t = 4000, value_parser = positive)]
     train: usize,
+    /// Test utterances to synthesise (held-out voices).
+    #[arg(long, default_value_t = 500, value_parser = positive)]
     test: usize,
-    models: Vec<String>,
+    /// gru, conv (the baseline) or both.
+    #[arg(long, default_value = "both", value_parser = ["gru", "conv", "both"])]
+    model: String,
+    /// Most epochs (early stopping on the validation CER).
+    #[arg(long, default_value_t = 40, value_parser = positive)]
     epochs: usize,
+    /// GRU width per direction.
+    #[arg(long, default_value_t = 128, value_parser = positive)]
     hidden: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 2e-3)]
     lr: f64,
+    /// Prefix beam search width.
+    #[arg(long, default_value_t = 8, value_parser = positive)]
     beam: usize,
+    /// Seed of the synthesis, the noise and the model.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Results, transcripts and curves.
+    #[arg(long, default_value = "runs/speech")]
     out: PathBuf,
+    /// A tiny run in seconds (used by `cargo xtask check`).
+    #[arg(long)]
+    smoke: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let smoke = cli.switch("--smoke")?;
-    let model: String = cli.get("--model", "both".into())?;
-    let mut args = Args {
-        data: cli.get("--data", "data/generated/spoken_digits".into())?,
-        train: cli.positive("--train", 4000)?,
-        test: cli.positive("--test", 500)?,
-        models: match model.as_str() {
-            "both" => vec!["conv".into(), "gru".into()],
-            "gru" | "conv" => vec![model],
-            other => return Err(format!("unknown model {other:?}: gru, conv or both")),
-        },
-        epochs: cli.positive("--epochs", 40)?,
-        hidden: cli.positive("--hidden", 128)?,
-        lr: cli.get("--lr", 2e-3)?,
-        beam: cli.positive("--beam", 8)?,
-        seed: cli.get("--seed", 0)?,
-        out: cli.get("--out", "runs/speech".into())?,
-    };
-    cli.finish()?;
-    if smoke {
+impl Args {
+    /// The models to train, the baseline first.
+    fn models(&self) -> Vec<&str> {
+        match self.model.as_str() {
+            "both" => vec!["conv", "gru"],
+            one => vec![one],
+        }
+    }
+}
+
+/// The options, with `--smoke`'s tiny sizes.
+fn parse_args() -> Args {
+    let mut args = Args::parse();
+    if args.smoke {
         args.data = args.data.with_file_name("spoken_digits_smoke");
         (args.train, args.test, args.epochs, args.hidden) = (48, 16, 1, 16);
         args.out = args.out.join("smoke");
     }
-    Ok(args)
+    args
 }
 
 /// The characters of the training transcripts, ids from 1 (0 is the blank).
@@ -185,7 +186,7 @@ fn batches(examples: &[&Example], n_mels: usize) -> seq::core::Result<Vec<Batch>
 }
 
 fn main() {
-    common::main("speech", || run(parse_args()?))
+    common::main("speech", || run(parse_args()))
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -244,7 +245,7 @@ fn run(args: Args) -> Result<(), Error> {
     let mut rows = Vec::new();
     println!("| model | parameters | test CER greedy | beam {} | test WER greedy | beam {} | epochs | time |", args.beam, args.beam);
     println!("|---|---|---|---|---|---|---|---|");
-    for name in &args.models {
+    for name in args.models() {
         let t0 = Instant::now();
         let params = Params::new(args.seed);
         let model = Recogniser::new(

@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
+use clap::Parser;
 use seq::core::Params;
 use seq::data::{Standardize, Tokenizer, VocabConfig};
 use seq::train::metrics::bleu::corpus_bleu;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Schedule, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::{at_least, positive, probability};
 use common::report::{write_results, write_text};
 use common::Error;
 use model::{pair_batches, Kind, Sizes, Translator};
@@ -33,76 +34,68 @@ use pairs::Pair;
 /// Token ids of several texts.
 type Ids = Vec<Vec<u32>>;
 
-const HELP: &str = "English to Spanish translation: Transformer and GRU encoder-decoders.
-
-usage: cargo run --release --example translate -- [options]
-
-  --pairs PATH       TSV with `english` and `spanish` columns [data/eng-spa.tsv: the
-                     permissively licensed pairs; the full file works the same]
-  --out DIR          results, samples, heatmap and curves [runs/translate]
-  --models LIST      transformer, gru or both, comma-separated [transformer]
-  --max-words N      pairs with more words on either side are left out [12]
-  --vocab N          BPE pieces per language [4000]
-  --epochs N         at most this many passes (early stopping on validation loss) [6]
-  --batch-size N     pairs per step [64]
-  --lr F             peak AdamW learning rate (warm-up, then cosine decay) [0.001]
-  --width N          Transformer d_model, GRU word vectors (hidden twice that) [128]
-  --dropout F        [0.1]
-  --beam N           beam width for the Transformer's second decoding [4]
-  --samples N        test translations printed [8]
-  --seed N           seed of the split, the weights and the batch order [0]
-  --smoke            a tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`)
-  -h, --help         this text
-
-The unique English sentences are split 90/5/5; a test sentence's reference
-is its first translation in the file.";
-
+/// English to Spanish translation: Transformer and GRU encoder-decoders.
+#[derive(Parser)]
+#[command(
+    after_help = "The unique English sentences are split 90/5/5; a test sentence's reference\nis its first translation in the file."
+)]
 struct Args {
+    /// TSV with `english` and `spanish` columns (the shipped file holds the
+    /// permissively licensed pairs; the full file works the same).
+    #[arg(long, default_value = "data/eng-spa.tsv")]
     pairs: PathBuf,
+    /// Results, samples, heatmap and curves.
+    #[arg(long, default_value = "runs/translate")]
     out: PathBuf,
+    /// transformer, gru or both, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "transformer")]
     models: Vec<Kind>,
+    /// Pairs with more words on either side are left out.
+    #[arg(long, default_value_t = 12, value_parser = positive)]
     max_words: usize,
+    /// BPE pieces per language.
+    #[arg(long, default_value_t = 4000, value_parser = at_least(16))]
     vocab: usize,
+    /// At most this many passes (early stopping on validation loss).
+    #[arg(long, default_value_t = 6, value_parser = positive)]
     epochs: usize,
+    /// Pairs per step.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     batch_size: usize,
+    /// Peak AdamW learning rate (warm-up, then cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Transformer d_model (a multiple of its 4 heads), GRU word vectors
+    /// (hidden twice that).
+    #[arg(long, default_value_t = 128, value_parser = width)]
     width: usize,
+    /// Dropout.
+    #[arg(long, default_value_t = 0.1, value_parser = probability)]
     dropout: f64,
+    /// Beam width for the Transformer's second decoding.
+    #[arg(long, default_value_t = 4, value_parser = positive)]
     beam: usize,
+    /// Test translations printed.
+    #[arg(long, default_value_t = 8)]
     samples: usize,
+    /// Seed of the split, the weights and the batch order.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
+    #[arg(long)]
     smoke: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let models = cli
-        .get("--models", "transformer".to_string())?
-        .split(',')
-        .map(|m| m.trim().parse())
-        .collect::<Result<_, _>>()?;
-    let args = Args {
-        pairs: cli.get("--pairs", "data/eng-spa.tsv".into())?,
-        out: cli.get("--out", "runs/translate".into())?,
-        models,
-        max_words: cli.positive("--max-words", 12)?,
-        vocab: cli.get("--vocab", 4000usize)?.max(16),
-        epochs: cli.get("--epochs", 6)?,
-        batch_size: cli.positive("--batch-size", 64)?,
-        lr: cli.get("--lr", 1e-3)?,
-        width: cli.get("--width", 128usize)?.max(4) / 4 * 4,
-        dropout: cli.get("--dropout", 0.1)?,
-        beam: cli.positive("--beam", 4)?,
-        samples: cli.get("--samples", 8)?,
-        seed: cli.get("--seed", 0)?,
-        smoke: cli.switch("--smoke")?,
-    };
-    cli.finish()?;
-    Ok(args)
+/// A model width: a positive multiple of 4 (the Transformer's heads).
+fn width(s: &str) -> Result<usize, String> {
+    match at_least(4)(s)? {
+        w if w % 4 == 0 => Ok(w),
+        w => Err(format!("{w} is not a multiple of 4")),
+    }
 }
 
 fn main() {
-    common::main("translate", || run(parse_args()?))
+    common::main("translate", || run(Args::parse()))
 }
 
 /// A BPE tokenizer for one side of the training pairs (case and

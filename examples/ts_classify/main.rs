@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
+use clap::Parser;
 use seq::conv::{Conv1d, Conv1dConfig, Padding};
 use seq::core::pool::mean_over_time;
 use seq::core::{Linear, LinearConfig, Mode, Module, Params, Seq};
@@ -24,23 +25,9 @@ use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
-use common::cli::Cli;
+use common::cli::positive;
 use common::report::write_results;
 use common::Error;
-
-const HELP: &str = "Classify the UCR/UEA time series shipped in data/ucr.
-
-usage: cargo run --release --example ts_classify -- [options]
-
-  --dir PATH       folder of NAME_TRAIN.ts / NAME_TEST.ts files [data/ucr]
-  --sets A,B       which sets [GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels]
-  --model NAME     fcn or lstm [fcn]
-  --epochs N       epochs per set [300]
-  --lr F           AdamW learning rate [0.001]
-  --seed N         seed [0]
-  --out DIR        results and curves [runs/ts_classify/MODEL]
-  --smoke          a tiny run in seconds (used by `cargo xtask check`)
-  -h, --help       this text";
 
 /// 1-NN Euclidean test accuracy: one minus the error rates the UCR archive
 /// (2018) publishes for these splits (0.087, 0.045, 0.200), which the
@@ -51,39 +38,37 @@ const REFERENCE: [(&str, f64); 3] = [
     ("ArrowHead", 0.800),
 ];
 
+/// Classify the UCR/UEA time series shipped in data/ucr.
+#[derive(Parser)]
 struct Args {
+    /// Folder of NAME_TRAIN.ts / NAME_TEST.ts files.
+    #[arg(long, default_value = "data/ucr")]
     dir: PathBuf,
+    /// Which sets, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels"
+    )]
     sets: Vec<String>,
+    /// The model.
+    #[arg(long, default_value = "fcn", value_parser = ["fcn", "lstm"])]
     model: String,
+    /// Epochs per set.
+    #[arg(long, default_value_t = 300, value_parser = positive)]
     epochs: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Results and curves [default: runs/ts_classify/MODEL].
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// A tiny run in seconds (used by `cargo xtask check`).
+    #[arg(long)]
     smoke: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut cli = Cli::parse(HELP)?;
-    let sets = "GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels";
-    let args = Args {
-        dir: cli.get("--dir", "data/ucr".into())?,
-        sets: cli
-            .get("--sets", sets.to_string())?
-            .split(',')
-            .map(str::to_owned)
-            .collect(),
-        model: cli.get("--model", "fcn".into())?,
-        epochs: cli.get("--epochs", 300)?,
-        lr: cli.get("--lr", 1e-3)?,
-        seed: cli.get("--seed", 0)?,
-        out: cli.optional("--out")?,
-        smoke: cli.switch("--smoke")?,
-    };
-    cli.finish()?;
-    if !["fcn", "lstm"].contains(&args.model.as_str()) {
-        return Err(format!("unknown model {:?}: fcn or lstm", args.model));
-    }
-    Ok(args)
 }
 
 /// Series `[batch, time, dims]` with their mask, and class ids `[batch]`.
@@ -260,7 +245,7 @@ impl Task<Batch> for Classifier {
 }
 
 fn main() {
-    common::main("ts_classify", || run(parse_args()?))
+    common::main("ts_classify", || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Error> {

@@ -19,35 +19,45 @@ mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <check | gradcheck | proptest | mpi | bench [--torch]>
+use clap::{Parser, Subcommand};
 
-  check       fmt, clippy (warnings are errors), all tests, the gradient-check
-              and property suites, and a smoke run of every example
-  gradcheck   the finite-difference gradient-check suite
-  proptest    the property-test suite
-  mpi         data-parallel training over MPI: two ranks under mpirun
-              (skipped where mpirun is not installed)
-  bench       the benchmarks, in release, with ratios against baselines
-              measured in the same run (results in target/bench/); with
-              --torch also bench/torch_bench.py (PyTorch, from $SEQ_TORCH_PYTHON
-              or python3) and a side-by-side table";
+/// The project's automation.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// fmt, clippy (warnings are errors), all tests, the gradient-check and
+    /// property suites, the MPI test and a smoke run of every example.
+    Check,
+    /// The finite-difference gradient-check suite.
+    Gradcheck,
+    /// The property-test suite.
+    Proptest,
+    /// Data-parallel training over MPI: two ranks under mpirun (skipped
+    /// where mpirun is not installed).
+    Mpi,
+    /// The benchmarks, in release, with ratios against baselines measured
+    /// in the same run (results in target/bench/).
+    Bench {
+        /// Also bench/torch_bench.py (PyTorch, from $SEQ_TORCH_PYTHON or
+        /// python3) and a side-by-side table.
+        #[arg(long)]
+        torch: bool,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check") => check::run(),
-        Some("gradcheck") => suites::gradcheck(),
-        Some("proptest") => suites::proptest(),
-        Some("mpi") => mpi::run(),
-        Some("bench") => bench::run(args.iter().any(|a| a == "--torch")),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        other => {
-            eprintln!("unknown task {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match Cli::parse().task {
+        Task::Check => check::run(),
+        Task::Gradcheck => suites::gradcheck(),
+        Task::Proptest => suites::proptest(),
+        Task::Mpi => mpi::run(),
+        Task::Bench { torch } => bench::run(torch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
