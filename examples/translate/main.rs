@@ -1,7 +1,8 @@
 //! Translation (many-to-many, unequal lengths), English to Spanish: the
-//! Transformer encoder-decoder and a GRU encoder-decoder on BPE pieces,
-//! greedy and beam decoding, corpus BLEU as sacreBLEU computes it, sample
-//! translations and a cross-attention heatmap.
+//! Transformer encoder-decoder and GRU encoder-decoders (without attention,
+//! with Bahdanau's additive or Luong's multiplicative attention) on BPE
+//! pieces, greedy and beam decoding, corpus BLEU as sacreBLEU computes it,
+//! sample translations and an attention heatmap.
 //!
 //! ```text
 //! cargo run --release --example translate
@@ -47,7 +48,8 @@ struct Args {
     /// Results, samples, heatmap and curves.
     #[arg(long, default_value = "runs/translate")]
     out: PathBuf,
-    /// transformer, gru or both, comma-separated.
+    /// Models, comma-separated: transformer, gru (no attention),
+    /// gru-bahdanau (additive attention), gru-luong (multiplicative).
     #[arg(long, value_delimiter = ',', default_value = "transformer")]
     models: Vec<Kind>,
     /// Pairs with more words on either side are left out.
@@ -217,7 +219,7 @@ fn run(args: Args) -> Result<(), Error> {
         write_text(&dir.join("samples.txt"), &samples)?;
         write_text(&dir.join("translations.txt"), &(best.join("\n") + "\n"))?;
         if let Some(svg) = draw_heatmap(&model, &english, &spanish, &test_src, &dir, &device)? {
-            println!("cross-attention heatmap: {}", svg.display());
+            println!("attention heatmap: {}", svg.display());
         }
         write_results(
             &dir,
@@ -256,8 +258,8 @@ fn samples_text(test: &[Pair], hyps: &[String], n: usize) -> String {
         .join("\n")
 }
 
-/// The cross-attention of the first test sentence of 4 to 12 pieces, under
-/// its greedy translation, to `DIR/attention.svg` (Transformer only).
+/// The attention over the first test sentence of 4 to 12 pieces, under its
+/// greedy translation, to `DIR/attention.svg` (models with attention only).
 fn draw_heatmap(
     model: &Translator,
     english: &Tokenizer,

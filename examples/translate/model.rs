@@ -1,6 +1,8 @@
-//! The two translators, trained by teacher forcing: the Transformer
-//! encoder-decoder (Vaswani et al., 2017) and a GRU encoder-decoder (Cho et
-//! al., 2014) for comparison; their decoding, greedy or beam search.
+//! The translators, trained by teacher forcing: the Transformer
+//! encoder-decoder (Vaswani et al., 2017) and GRU encoder-decoders (Cho et
+//! al., 2014) without attention, with additive attention (Bahdanau et al.,
+//! 2015) or with multiplicative attention (Luong et al., 2015) for
+//! comparison; their decoding, greedy or beam search.
 
 use std::str::FromStr;
 
@@ -11,7 +13,7 @@ use seq::attention::{
 };
 use seq::core::{Mode, Result};
 use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
-use seq::recurrent::topology::{Seq2Seq, Seq2SeqConfig};
+use seq::recurrent::topology::{Score, Seq2Seq, Seq2SeqConfig};
 use seq::train::{loss, Task};
 
 /// `[BOS]` and `[EOS]` in seq's tokenizers.
@@ -22,14 +24,24 @@ pub const EOS: u32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Transformer,
-    Gru,
+    /// A GRU encoder-decoder, with attention of this score if any.
+    Gru(Option<Score>),
 }
 
 impl Kind {
+    const ALL: [Kind; 4] = [
+        Kind::Transformer,
+        Kind::Gru(None),
+        Kind::Gru(Some(Score::Additive)),
+        Kind::Gru(Some(Score::Multiplicative)),
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Transformer => "transformer",
-            Kind::Gru => "gru",
+            Kind::Gru(None) => "gru",
+            Kind::Gru(Some(Score::Additive)) => "gru-bahdanau",
+            Kind::Gru(Some(Score::Multiplicative)) => "gru-luong",
         }
     }
 }
@@ -37,11 +49,9 @@ impl Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "transformer" => Ok(Kind::Transformer),
-            "gru" => Ok(Kind::Gru),
-            other => Err(format!("unknown model {other:?}; transformer or gru")),
-        }
+        Kind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown model {s:?}; transformer, gru, gru-bahdanau or gru-luong")
+        })
     }
 }
 
@@ -107,12 +117,12 @@ pub struct Translator {
 
 enum Net {
     Transformer(Box<TransformerSeq2Seq>),
-    Gru(Seq2Seq),
+    Gru(Box<Seq2Seq>),
 }
 
 impl Translator {
     /// The Transformer: 2 + 2 pre-norm layers, 4 heads, feed-forward 4x
-    /// wide; or the GRU: one layer each side, hidden 2x `width`.
+    /// wide; or a GRU: one layer each side, hidden 2x `width`.
     pub fn new(kind: Kind, s: Sizes, vb: VarBuilder) -> Result<Self> {
         let net = match kind {
             Kind::Transformer => {
@@ -131,10 +141,11 @@ impl Translator {
                 };
                 Net::Transformer(Box::new(TransformerSeq2Seq::new(config, vb)?))
             }
-            Kind::Gru => {
-                let mut config = Seq2SeqConfig::new(s.src_vocab, s.tgt_vocab, s.width, 2 * s.width);
-                config.dropout = s.dropout;
-                Net::Gru(Seq2Seq::new(config, vb)?)
+            Kind::Gru(attention) => {
+                let mut config = Seq2SeqConfig::new(s.src_vocab, s.tgt_vocab, s.width, 2 * s.width)
+                    .with_dropout(s.dropout);
+                config.attention = attention;
+                Net::Gru(Box::new(Seq2Seq::new(config, vb)?))
             }
         };
         Ok(Translator {
@@ -182,28 +193,34 @@ impl Translator {
         Ok(out)
     }
 
-    /// The last decoder layer's cross-attention, averaged over the heads,
-    /// while it reads `[BOS] + target` for `source`: `[target + 1][source]`
-    /// (row `t` is the step that predicts target token `t`, or `[EOS]`).
-    /// `None` for the GRU, which has no attention.
+    /// The attention over the source while the model reads `[BOS] +
+    /// target` for `source`: `[target + 1][source]` (row `t` is the step
+    /// that predicts target token `t`, or `[EOS]`): the Transformer's last
+    /// decoder layer's cross-attention averaged over the heads, or a GRU's
+    /// attention. `None` for the GRU without attention.
     pub fn cross_attention(
         &self,
         source: &[u32],
         target: &[u32],
         device: &Device,
     ) -> Result<Option<Vec<Vec<f32>>>> {
-        let Net::Transformer(m) = &self.net else {
-            return Ok(None);
-        };
         let src = Tensor::from_vec(source.to_vec(), (1, source.len()), device)?;
         let tgt_in = [&[BOS], target].concat();
         let tgt_in = Tensor::from_vec(tgt_in.clone(), (1, tgt_in.len()), device)?;
-        let (_, weights) = m.forward_with_weights(&src, &tgt_in, Mode::Eval)?;
-        let Some(last) = weights.decoder.last() else {
-            return Ok(None);
+        let weights = match &self.net {
+            Net::Transformer(m) => {
+                let (_, weights) = m.forward_with_weights(&src, &tgt_in, Mode::Eval)?;
+                match weights.decoder.last() {
+                    Some(last) => last.cross_attn.mean(1)?, // [1, T, S]
+                    None => return Ok(None),
+                }
+            }
+            Net::Gru(m) => match m.forward_with_weights(&src, &tgt_in, Mode::Eval)?.1 {
+                Some(w) => w, // [1, T, S]
+                None => return Ok(None),
+            },
         };
-        let w = last.cross_attn.mean(1)?.squeeze(0)?; // [T, S]
-        Ok(Some(w.to_dtype(DType::F32)?.to_vec2()?))
+        Ok(Some(weights.squeeze(0)?.to_dtype(DType::F32)?.to_vec2()?))
     }
 }
 

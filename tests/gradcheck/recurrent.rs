@@ -113,3 +113,18 @@ fn many_to_one_readouts_through_padding() {
         });
     }
 }
+
+#[test]
+fn seq2seq_with_additive_and_multiplicative_attention() {
+    let src = Tensor::new(&[[3u32, 4, 5, 0], [6, 3, 0, 0]], &candle_core::Device::Cpu).unwrap();
+    let tgt_in = Tensor::new(&[[1u32, 4, 3], [1, 5, 0]], &candle_core::Device::Cpu).unwrap();
+    for (i, score) in [topology::Score::Additive, topology::Score::Multiplicative]
+        .into_iter()
+        .enumerate()
+    {
+        let (p, vb) = params(70 + i as u64);
+        let config = topology::Seq2SeqConfig::new(7, 6, 3, 4).with_attention(score);
+        let model = topology::Seq2Seq::new(config, vb).unwrap();
+        assert_gradients(&p, &[], || model.forward(&src, &tgt_in, Mode::Train));
+    }
+}

@@ -70,7 +70,7 @@ proptest! {
         let probs = label_probabilities(&steps, blank);
         prop_assert!((probs.values().sum::<f64>() - 1.0).abs() < 1e-12);
         let loss = CtcLoss::new().with_blank(blank).with_reduction(Reduction::Sum)
-            .loss(&lp, &[time], &[label.clone()]).unwrap().to_scalar::<f64>().unwrap();
+            .loss(&lp, &[time], std::slice::from_ref(&label)).unwrap().to_scalar::<f64>().unwrap();
         match probs.get(&label) {
             Some(p) => prop_assert!((loss + p.ln()).abs() < 1e-12 * loss.abs().max(1.0), "{} vs {}", loss, -p.ln()),
             None => prop_assert_eq!(loss, f64::INFINITY),

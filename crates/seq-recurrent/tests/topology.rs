@@ -188,3 +188,34 @@ fn many_to_many_with_unequal_lengths_learns_to_reverse() -> Result<()> {
     assert!(right >= 45, "reversed {right} of 50 correctly");
     Ok(())
 }
+
+/// With attention, each target step's weights are a distribution over the
+/// real source steps (padding gets none), and more padding after a source
+/// changes nothing: not the logits, not the weights on its real steps.
+#[test]
+fn attention_weighs_only_real_source_steps() -> Result<()> {
+    use seq_recurrent::topology::Score;
+    for score in [Score::Additive, Score::Multiplicative] {
+        let p = Params::new(21);
+        let cfg = Seq2SeqConfig::new(9, 7, 5, 6).with_attention(score);
+        let model = Seq2Seq::new(cfg, p.var_builder(DType::F64, &Device::Cpu))?;
+        let src = Tensor::new(&[[3u32, 4, 5, 6, 0], [7, 8, 0, 0, 0]], &Device::Cpu)?;
+        let tgt_in = Tensor::new(&[[1u32, 4, 3], [1, 5, 6]], &Device::Cpu)?;
+        let (logits, weights) = model.forward_with_weights(&src, &tgt_in, Mode::Eval)?;
+        let w = weights.expect("attention weights").to_vec3::<f64>()?; // [2, 3, 5]
+        for (b, real) in [(0, 4), (1, 2)] {
+            for row in &w[b] {
+                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                assert!(row[real..].iter().all(|&a| a == 0.0), "{row:?}");
+            }
+        }
+        let longer = src.pad_with_zeros(1, 0, 3)?;
+        let (logits2, weights2) = model.forward_with_weights(&longer, &tgt_in, Mode::Eval)?;
+        let diff = (logits - logits2)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+        assert!(diff < 1e-12, "{score:?}: padding moved the logits by {diff}");
+        let w2 = weights2.expect("attention weights").narrow(2, 0, 5)?;
+        let diff = (w2 - Tensor::new(w, &Device::Cpu)?)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+        assert!(diff < 1e-12);
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! Many-to-many with unequal lengths: the encoder-decoder of Sutskever et
-//! al. (2014) and Cho et al. (2014).
+//! al. (2014) and Cho et al. (2014), with the attention of Bahdanau et al.
+//! (2015) or Luong et al. (2015) as an option.
 
 use std::fmt;
 
@@ -9,7 +10,8 @@ use seq_core::{
     Embedding, EmbeddingConfig, Error, Linear, LinearConfig, Mode, Module, Result, Seq,
 };
 
-use crate::{CellKind, Recurrent, RecurrentConfig};
+use super::attention::{Attention, Score};
+use crate::{CellKind, Recurrent, RecurrentConfig, State};
 
 /// The sizes of a [`Seq2Seq`] model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +30,9 @@ pub struct Seq2SeqConfig {
     pub cell: CellKind,
     /// Dropout between stacked layers (default 0).
     pub dropout: f64,
+    /// Attention of the decoder over the encoder's outputs (default none:
+    /// the decoder sees the source only through its initial state).
+    pub attention: Option<Score>,
 }
 
 impl Seq2SeqConfig {
@@ -41,26 +46,63 @@ impl Seq2SeqConfig {
             layers: 1,
             cell: CellKind::Gru,
             dropout: 0.0,
+            attention: None,
         }
+    }
+
+    /// Stacked layers of encoder and decoder.
+    pub fn with_layers(mut self, layers: usize) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// The recurrent cell of both.
+    pub fn with_cell(mut self, cell: CellKind) -> Self {
+        self.cell = cell;
+        self
+    }
+
+    /// Dropout between stacked layers.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Attention of the decoder over the encoder's outputs.
+    pub fn with_attention(mut self, score: Score) -> Self {
+        self.attention = Some(score);
+        self
     }
 }
 
 /// An encoder-decoder for sequences of unequal lengths (translation).
 ///
 /// The encoder reads the source and hands its final state (each sequence's
-/// at its last real token) to the decoder as its initial state. In training
-/// the decoder reads the target shifted right, starting with a start token
-/// (teacher forcing); at inference it reads back its own greedy choices.
+/// at its last real token) to the decoder as its initial state. With
+/// attention, the decoder also weighs every encoder output at each step
+/// (see [`Score`]) and the output layer reads the attentional state. In
+/// training the decoder reads the target shifted right, starting with a
+/// start token (teacher forcing); at inference it reads back its own greedy
+/// choices.
 ///
 /// Parameters: `src_embedding.weight`, `encoder.*` (PyTorch RNN names),
-/// `tgt_embedding.weight`, `decoder.*`, `head.weight`, `head.bias`.
+/// `tgt_embedding.weight`, `decoder.*`, `attention.*` (with attention),
+/// `head.weight`, `head.bias`.
 pub struct Seq2Seq {
     src_embedding: Embedding,
     encoder: Box<dyn Recurrent>,
     tgt_embedding: Embedding,
     decoder: Box<dyn Recurrent>,
+    attention: Option<Attention>,
     head: Linear,
     config: Seq2SeqConfig,
+}
+
+/// What the decoder reads of the source: the encoder's final state and,
+/// with attention, its outputs, their keys and the source mask.
+struct Memory {
+    state: State,
+    attend: Option<(Tensor, Tensor, Option<Tensor>)>,
 }
 
 impl Seq2Seq {
@@ -80,6 +122,10 @@ impl Seq2Seq {
                 vb.pp("tgt_embedding"),
             )?,
             decoder: config.cell.build(rnn, vb.pp("decoder"))?,
+            attention: match config.attention {
+                Some(score) => Some(Attention::new(score, config.hidden, vb.pp("attention"))?),
+                None => None,
+            },
             head: Linear::new(
                 LinearConfig::new(config.hidden, config.tgt_vocab),
                 vb.pp("head"),
@@ -98,20 +144,59 @@ impl Seq2Seq {
     /// # Returns
     /// Logits `[batch, T, tgt_vocab]` predicting the target at each position.
     pub fn forward(&self, src: &Tensor, tgt_in: &Tensor, mode: Mode) -> Result<Tensor> {
-        let state = self.encode(src, mode)?;
+        Ok(self.forward_with_weights(src, tgt_in, mode)?.0)
+    }
+
+    /// [`Seq2Seq::forward`], and with attention its weights `[batch, T, S]`
+    /// (row `t`: how the step predicting target token `t` read the source).
+    pub fn forward_with_weights(
+        &self,
+        src: &Tensor,
+        tgt_in: &Tensor,
+        mode: Mode,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let memory = self.memory(src, mode)?;
         let ys = self
             .tgt_embedding
             .forward(&Seq::from_ids(tgt_in.clone())?, mode)?;
-        let (out, _) = self.decoder.forward_with_state(&ys, Some(&state), mode)?;
-        self.head.apply(out.values())
+        let (out, _) = self
+            .decoder
+            .forward_with_state(&ys, Some(&memory.state), mode)?;
+        self.read(out.values(), &memory)
+    }
+
+    /// Logits (and attention weights) from decoder states `[batch, T, H]`.
+    fn read(&self, h: &Tensor, memory: &Memory) -> Result<(Tensor, Option<Tensor>)> {
+        match (&self.attention, &memory.attend) {
+            (Some(attention), Some((enc, keys, mask))) => {
+                let (h, weights) = attention.forward(h, enc, keys, mask.as_ref())?;
+                Ok((self.head.apply(&h)?, Some(weights)))
+            }
+            _ => Ok((self.head.apply(h)?, None)),
+        }
     }
 
     /// The encoder's final state for source ids `[batch, S]`.
-    pub fn encode(&self, src: &Tensor, mode: Mode) -> Result<crate::State> {
+    pub fn encode(&self, src: &Tensor, mode: Mode) -> Result<State> {
+        Ok(self.memory(src, mode)?.state)
+    }
+
+    fn memory(&self, src: &Tensor, mode: Mode) -> Result<Memory> {
         let xs = self
             .src_embedding
             .forward(&Seq::from_ids(src.clone())?, mode)?;
-        Ok(self.encoder.forward_with_state(&xs, None, mode)?.1)
+        let (out, state) = self.encoder.forward_with_state(&xs, None, mode)?;
+        let attend = match &self.attention {
+            Some(attention) => {
+                let (enc, mask) = out.into_parts();
+                Some((attention.keys(&enc)?, enc, mask))
+            }
+            None => None,
+        };
+        Ok(Memory {
+            state,
+            attend: attend.map(|(keys, enc, mask)| (enc, keys, mask)),
+        })
     }
 
     /// Greedy decoding: from `bos`, the most likely token at each step fed
@@ -135,7 +220,7 @@ impl Seq2Seq {
                 src.dims(),
             ));
         }
-        let mut state = self.encode(src, Mode::Eval)?;
+        let mut memory = self.memory(src, Mode::Eval)?;
         let mut tokens = Tensor::full(bos, (batch, 1), src.device())?;
         let mut out = vec![Vec::new(); batch];
         let mut done = vec![false; batch];
@@ -145,9 +230,9 @@ impl Seq2Seq {
                 .forward(&Seq::from_ids(tokens)?, Mode::Eval)?;
             let (h, next) = self
                 .decoder
-                .forward_with_state(&ys, Some(&state), Mode::Eval)?;
-            state = next;
-            let logits = self.head.apply(h.values())?; // [batch, 1, vocab]
+                .forward_with_state(&ys, Some(&memory.state), Mode::Eval)?;
+            memory.state = next;
+            let (logits, _) = self.read(h.values(), &memory)?; // [batch, 1, vocab]
             tokens = logits.argmax(D::Minus1)?.to_dtype(DType::U32)?; // [batch, 1]
             for (b, &tok) in tokens.flatten_all()?.to_vec1::<u32>()?.iter().enumerate() {
                 if !done[b] {
