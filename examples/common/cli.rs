@@ -26,3 +26,12 @@ pub fn at_least(min: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + 
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// `--out` when given, else `runs/EXAMPLE/MODEL`: each model of an example
+/// keeps its own folder.
+pub fn out_dir(out: Option<&std::path::Path>, example: &str, model: &str) -> std::path::PathBuf {
+    match out {
+        Some(dir) => dir.to_path_buf(),
+        None => std::path::Path::new("runs").join(example).join(model),
+    }
+}

@@ -27,7 +27,7 @@ use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
-use common::cli::positive;
+use common::cli::{out_dir, positive};
 use common::report::write_results;
 use common::Error;
 
@@ -308,11 +308,11 @@ fn run(args: Args) -> Result<(), Error> {
         weight_decay: 0.0,
     }
     .build(params.named_vars())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs/forecast").join(&args.model))
-        .join(if args.smoke { "smoke" } else { "" });
+    let out = out_dir(args.out.as_deref(), "forecast", &args.model).join(if args.smoke {
+        "smoke"
+    } else {
+        ""
+    });
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
     tc.seed = args.seed;
     tc.clip_norm = Some(1.0);

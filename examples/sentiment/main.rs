@@ -25,7 +25,7 @@ use seq::train::distributed::Collective;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, text_source, Classifier};
-use common::cli::{positive, probability};
+use common::cli::{out_dir, positive, probability};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{majority_baseline, write_results, write_text};
 use common::words::{vocabulary, word_ids};
@@ -89,9 +89,7 @@ struct Args {
 impl Args {
     /// `--out`, or `runs/sentiment/MODEL`.
     fn out(&self) -> PathBuf {
-        self.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs/sentiment").join(self.model.name()))
+        out_dir(self.out.as_deref(), "sentiment", self.model.name())
     }
 }
 

@@ -25,7 +25,7 @@ use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::text_batches;
-use common::cli::{at_least, positive, probability};
+use common::cli::{at_least, out_dir, positive, probability};
 use common::corpora::{self, Texts};
 use common::encoder::{EncoderConfig, Kind, TextEncoder};
 use common::report::{write_results, write_text};
@@ -90,9 +90,7 @@ struct Args {
 impl Args {
     /// `--out`, or `runs/similarity/MODEL`.
     fn out(&self) -> PathBuf {
-        self.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs/similarity").join(self.model.name()))
+        out_dir(self.out.as_deref(), "similarity", self.model.name())
     }
 }
 

@@ -51,14 +51,23 @@ pub struct Utterance {
     pub text: String,
 }
 
-/// The `split` manifest of `dir` (`train` or `test`), read or, when it is
-/// missing or holds another number of utterances than `n`, synthesised
-/// anew with espeak-ng (in parallel, seeded).
+/// The `split` manifest of `dir` (`train` or `test`). A manifest of
+/// recorded speech (without the `voice` column the synthesiser writes) is
+/// used as it is; a synthesised one is made anew with espeak-ng (in
+/// parallel, seeded) when it is missing or holds another number of
+/// utterances than `n`.
 pub fn corpus(dir: &Path, split: &str, n: usize, seed: u64) -> Result<Vec<Utterance>, Error> {
     let manifest = dir.join(format!("{split}.tsv"));
     if manifest.exists() {
+        let header = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("{}: {e}", manifest.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let found = read(&manifest)?;
-        if found.len() == n && found.iter().all(|u| u.file.exists()) {
+        let synthesised = header.split('\t').any(|c| c == "voice");
+        if !synthesised || (found.len() == n && found.iter().all(|u| u.file.exists())) {
             return Ok(found);
         }
     }

@@ -49,9 +49,12 @@ impl Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Kind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            format!("unknown model {s:?}; transformer, gru, gru-bahdanau or gru-luong")
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown model {s:?}; transformer, gru, gru-bahdanau or gru-luong")
+            })
     }
 }
 

@@ -25,7 +25,7 @@ use seq::recurrent::topology::last_layer_state;
 use seq::recurrent::{Lstm, Recurrent, RecurrentConfig};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
-use common::cli::positive;
+use common::cli::{out_dir, positive};
 use common::report::write_results;
 use common::Error;
 
@@ -249,10 +249,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let mut out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs/ts_classify").join(&args.model));
+    let mut out = out_dir(args.out.as_deref(), "ts_classify", &args.model);
     if args.smoke {
         out = out.join("smoke");
     }

@@ -211,10 +211,21 @@ fn attention_weighs_only_real_source_steps() -> Result<()> {
         }
         let longer = src.pad_with_zeros(1, 0, 3)?;
         let (logits2, weights2) = model.forward_with_weights(&longer, &tgt_in, Mode::Eval)?;
-        let diff = (logits - logits2)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
-        assert!(diff < 1e-12, "{score:?}: padding moved the logits by {diff}");
+        let diff = (logits - logits2)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f64>()?;
+        assert!(
+            diff < 1e-12,
+            "{score:?}: padding moved the logits by {diff}"
+        );
         let w2 = weights2.expect("attention weights").narrow(2, 0, 5)?;
-        let diff = (w2 - Tensor::new(w, &Device::Cpu)?)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+        let diff = (w2 - Tensor::new(w, &Device::Cpu)?)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f64>()?;
         assert!(diff < 1e-12);
     }
     Ok(())

@@ -47,10 +47,7 @@ impl Attention {
     /// For encoder and decoder states of width `hidden`.
     pub fn new(score: Score, hidden: usize, vb: VarBuilder) -> Result<Self> {
         let plain = |name: &str, out: usize| {
-            Linear::new(
-                LinearConfig::new(hidden, out).with_bias(false),
-                vb.pp(name),
-            )
+            Linear::new(LinearConfig::new(hidden, out).with_bias(false), vb.pp(name))
         };
         let (query, v) = match score {
             Score::Additive => (
@@ -104,7 +101,11 @@ impl Attention {
         let scores = match src_mask {
             // Padded steps: a large negative score, whose weight underflows to 0.
             Some(m) => {
-                let pad = (m.unsqueeze(1)?.to_dtype(scores.dtype())?.affine(-1.0, 1.0)? * -1e9)?;
+                let pad = (m
+                    .unsqueeze(1)?
+                    .to_dtype(scores.dtype())?
+                    .affine(-1.0, 1.0)?
+                    * -1e9)?;
                 scores.broadcast_add(&pad)?
             }
             None => scores,

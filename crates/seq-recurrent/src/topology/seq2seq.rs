@@ -228,9 +228,9 @@ impl Seq2Seq {
             let ys = self
                 .tgt_embedding
                 .forward(&Seq::from_ids(tokens)?, Mode::Eval)?;
-            let (h, next) = self
-                .decoder
-                .forward_with_state(&ys, Some(&memory.state), Mode::Eval)?;
+            let (h, next) =
+                self.decoder
+                    .forward_with_state(&ys, Some(&memory.state), Mode::Eval)?;
             memory.state = next;
             let (logits, _) = self.read(h.values(), &memory)?; // [batch, 1, vocab]
             tokens = logits.argmax(D::Minus1)?.to_dtype(DType::U32)?; // [batch, 1]
