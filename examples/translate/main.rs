@@ -74,7 +74,7 @@ struct Args {
     /// Dropout.
     #[arg(long, default_value_t = 0.1, value_parser = probability)]
     dropout: f64,
-    /// Beam width for the Transformer's second decoding.
+    /// Beam width of the second decoding.
     #[arg(long, default_value_t = 4, value_parser = positive)]
     beam: usize,
     /// Test translations printed.
@@ -190,7 +190,7 @@ fn run(args: Args) -> Result<(), Error> {
         params.save(dir.join("model.safetensors"))?;
 
         let mut decodings = vec![("greedy".to_string(), 1)];
-        if kind == Kind::Transformer && args.beam > 1 {
+        if args.beam > 1 {
             decodings.push((format!("beam {}", args.beam), args.beam));
         }
         let mut scores = Vec::new();

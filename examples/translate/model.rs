@@ -166,7 +166,7 @@ impl Translator {
     }
 
     /// Translations of `sources` (ids without `[BOS]`/`[EOS]`), 64 at a
-    /// time: beam search of `beam` (Transformer, `beam > 1`) or greedy.
+    /// time: beam search of `beam` (`beam > 1`, length penalty 0.6) or greedy.
     pub fn translate(
         &self,
         sources: &[Vec<u32>],
@@ -187,6 +187,11 @@ impl Translator {
                 ),
                 Net::Transformer(m) => out.extend(
                     m.greedy(&src, BOS, EOS, max_len, true)?
+                        .into_iter()
+                        .map(|h| h.tokens),
+                ),
+                Net::Gru(m) if beam > 1 => out.extend(
+                    m.beam(&src, BOS, EOS, max_len, beam, 0.6)?
                         .into_iter()
                         .map(|h| h.tokens),
                 ),

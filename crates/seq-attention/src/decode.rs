@@ -3,9 +3,9 @@
 
 use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
-use seq_core::{
-    Embedding, EmbeddingConfig, Error, Linear, LinearConfig, Mode, Module, Result, Seq,
-};
+use seq_core::{Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Result, Seq};
+
+use seq_core::beam::{beam_search, repeat_rows, BeamConfig, BeamDecoder};
 
 use crate::layer::DecoderCache;
 use crate::transformer::TransformerWeights;
@@ -24,15 +24,7 @@ pub struct TransformerSeq2SeqConfig {
     pub max_len: usize,
 }
 
-/// A finished hypothesis: its tokens (without start and end tokens) and the
-/// sum of their log-probabilities (the end token's included when emitted).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hypothesis {
-    /// The tokens.
-    pub tokens: Vec<u32>,
-    /// `sum log p(token | prefix, source)`.
-    pub score: f32,
-}
+pub use seq_core::beam::Hypothesis;
 
 /// Embeddings plus sinusoidal positions, a [`Transformer`], and a linear
 /// generator to target logits (Vaswani et al., 2017). The embeddings start
@@ -240,118 +232,47 @@ impl TransformerSeq2Seq {
         width: usize,
         alpha: f32,
     ) -> Result<Vec<Hypothesis>> {
-        if width == 0 {
-            return Err(Error::config("beam search", "width must be at least 1"));
-        }
         let (memory, src_mask) = self.encode(src, Mode::Eval)?;
-        let n = memory.dims()[0];
-        let dev = memory.device().clone();
+        let sources = memory.dims()[0];
         // Each source's memory repeated for its `width` beams: rows b*width + w.
-        let repeat = Tensor::from_vec(
-            (0..n * width)
-                .map(|r| (r / width) as u32)
-                .collect::<Vec<_>>(),
-            n * width,
-            &dev,
-        )?;
-        let memory = memory.index_select(&repeat, 0)?;
-        let src_mask = src_mask.map(|m| m.index_select(&repeat, 0)).transpose()?;
-        let mut caches = self.transformer.decoder.cache(&memory)?;
-        let penalty = |len: usize| ((5.0 + len as f32) / 6.0).powf(alpha);
-        let mut beams: Vec<(Vec<u32>, f32)> = (0..n * width)
-            .map(|r| {
-                (
-                    vec![bos],
-                    if r % width == 0 {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    },
-                )
-            })
-            .collect();
-        let mut finished: Vec<Vec<(Vec<u32>, f32)>> = vec![Vec::new(); n];
-        for pos in 0..max_len {
-            let last: Vec<u32> = beams.iter().map(|(t, _)| t[pos]).collect();
-            let logp = self.step(&mut caches, &last, pos, src_mask.as_ref())?;
-            let mut order = Vec::with_capacity(n * width);
-            let mut next = Vec::with_capacity(n * width);
-            for b in 0..n {
-                let mut cands: Vec<(f32, usize, u32)> = Vec::new();
-                for w in 0..width {
-                    let score = beams[b * width + w].1;
-                    if score.is_finite() {
-                        cands.extend(
-                            logp[b * width + w]
-                                .iter()
-                                .enumerate()
-                                .map(|(v, lp)| (score + lp, w, v as u32)),
-                        );
-                    }
-                }
-                cands.sort_by(|a, c| c.0.total_cmp(&a.0));
-                let mut live = Vec::with_capacity(width);
-                for (rank, &(score, w, tok)) in cands.iter().enumerate() {
-                    if live.len() == width {
-                        break;
-                    }
-                    let mut tokens = beams[b * width + w].0.clone();
-                    tokens.push(tok);
-                    if tok == eos {
-                        if rank < width && finished[b].len() < width {
-                            finished[b].push((tokens, score));
-                        }
-                    } else {
-                        live.push((tokens, score, b * width + w));
-                    }
-                }
-                while live.len() < width {
-                    live.push((vec![eos; pos + 2], f32::NEG_INFINITY, b * width));
-                }
-                for (tokens, score, row) in live {
-                    order.push(row as u32);
-                    next.push((tokens, score));
-                }
-            }
-            for c in caches.iter_mut() {
-                let rows = Tensor::from_vec(order.clone(), order.len(), &dev)?;
-                c.self_attn.reorder(&rows)?;
-            }
-            beams = next;
-            if finished.iter().all(|f| f.len() >= width) {
-                break;
-            }
-        }
-        let strip = |tokens: &[u32]| {
-            tokens[1..]
-                .iter()
-                .copied()
-                .filter(|&t| t != eos)
-                .collect::<Vec<u32>>()
+        let memory = repeat_rows(&memory, 0, width.max(1))?;
+        let src_mask = src_mask
+            .map(|m| repeat_rows(&m, 0, width.max(1)))
+            .transpose()?;
+        let mut decoder = CachedDecoder {
+            model: self,
+            caches: self.transformer.decoder.cache(&memory)?,
+            src_mask,
         };
-        Ok((0..n)
-            .map(|b| {
-                let mut pool = finished[b].clone();
-                if pool.is_empty() {
-                    pool.extend(
-                        beams[b * width..(b + 1) * width]
-                            .iter()
-                            .filter(|(_, s)| s.is_finite())
-                            .cloned(),
-                    );
-                }
-                let best = pool
-                    .into_iter()
-                    .max_by(|x, y| {
-                        (x.1 / penalty(x.0.len() - 1)).total_cmp(&(y.1 / penalty(y.0.len() - 1)))
-                    })
-                    .unwrap_or((vec![bos], 0.0));
-                Hypothesis {
-                    tokens: strip(&best.0),
-                    score: best.1,
-                }
-            })
-            .collect())
+        let config = BeamConfig {
+            bos,
+            eos,
+            max_len,
+            width,
+            alpha,
+        };
+        beam_search(&mut decoder, sources, &config, memory.device())
+    }
+}
+
+/// The decoder with its key/value caches, as beam search drives it.
+struct CachedDecoder<'a> {
+    model: &'a TransformerSeq2Seq,
+    caches: Vec<DecoderCache>,
+    src_mask: Option<Tensor>,
+}
+
+impl BeamDecoder for CachedDecoder<'_> {
+    fn step(&mut self, last: &[u32], pos: usize) -> Result<Vec<Vec<f32>>> {
+        self.model
+            .step(&mut self.caches, last, pos, self.src_mask.as_ref())
+    }
+
+    fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        for c in self.caches.iter_mut() {
+            c.self_attn.reorder(rows)?;
+        }
+        Ok(())
     }
 }
 

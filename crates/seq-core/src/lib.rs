@@ -26,6 +26,8 @@
 //!   each kernel restores the thread's floating-point mode as it found it
 //!   ([`FlushScope`]).
 //! - [`pool`]: mean, max and last over the real steps of padded sequences.
+//! - [`beam`]: beam search for any autoregressive decoder (the
+//!   Transformer's and the recurrent encoder-decoder's share it).
 //! - [`testing`]: seeded random tensors and tensor differences for tests.
 //! - [`gradcheck`]: finite differences against candle's backward, public as
 //!   PyTorch's is.
@@ -36,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+pub mod beam;
 pub mod cpu;
 mod denormals;
 mod device;

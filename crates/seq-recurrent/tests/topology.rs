@@ -186,6 +186,34 @@ fn many_to_many_with_unequal_lengths_learns_to_reverse() -> Result<()> {
         .filter(|(s, d)| s.iter().rev().eq(d.iter()))
         .count();
     assert!(right >= 45, "reversed {right} of 50 correctly");
+    let beams = model.beam(&pad(&src)?, bos, eos, 8, 3, 0.6)?;
+    let right = src
+        .iter()
+        .zip(&beams)
+        .filter(|(s, h)| s.iter().rev().eq(h.tokens.iter()))
+        .count();
+    assert!(right >= 45, "beam search reversed {right} of 50 correctly");
+    Ok(())
+}
+
+/// Beam search of width 1 is greedy decoding, with attention or without.
+#[test]
+fn a_beam_of_one_is_greedy() -> Result<()> {
+    use seq_recurrent::topology::Score;
+    for attention in [None, Some(Score::Additive), Some(Score::Multiplicative)] {
+        let p = Params::new(31);
+        let mut cfg = Seq2SeqConfig::new(9, 9, 6, 8);
+        cfg.attention = attention;
+        let model = Seq2Seq::new(cfg, p.var_builder(DType::F32, &Device::Cpu))?;
+        let src = Tensor::new(&[[3u32, 4, 5, 6], [7, 8, 0, 0], [5, 5, 5, 0]], &Device::Cpu)?;
+        let greedy = model.greedy(&src, 1, 2, 7)?;
+        let beam: Vec<Vec<u32>> = model
+            .beam(&src, 1, 2, 7, 1, 0.0)?
+            .into_iter()
+            .map(|h| h.tokens)
+            .collect();
+        assert_eq!(greedy, beam, "{attention:?}");
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 
 use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
+use seq_core::beam::{beam_search, repeat_rows, BeamConfig, BeamDecoder, Hypothesis};
 use seq_core::{
     Embedding, EmbeddingConfig, Error, Linear, LinearConfig, Mode, Module, Result, Seq,
 };
@@ -249,9 +250,95 @@ impl Seq2Seq {
         Ok(out)
     }
 
+    /// Beam search: the `width` best prefixes of each source are kept,
+    /// ranked at the end by `score / ((5 + len) / 6)^alpha`
+    /// ([`seq_core::beam`], shared with the Transformer's). Width 1 is
+    /// greedy decoding.
+    ///
+    /// # Returns
+    /// For each source sequence its best hypothesis (tokens without `bos`
+    /// and `eos`, and their summed log probability).
+    pub fn beam(
+        &self,
+        src: &Tensor,
+        bos: u32,
+        eos: u32,
+        max_len: usize,
+        width: usize,
+        alpha: f32,
+    ) -> Result<Vec<Hypothesis>> {
+        let sources = src.dims().first().copied().unwrap_or(0);
+        if sources == 0 {
+            return Err(Error::shape(
+                "Seq2Seq",
+                "source ids",
+                "[batch >= 1, time]",
+                src.dims(),
+            ));
+        }
+        let memory = self.memory(src, Mode::Eval)?;
+        // Every row of state and memory repeated for the source's beams.
+        let repeat = |t: &Tensor, dim| repeat_rows(t, dim, width.max(1));
+        let memory = Memory {
+            state: memory.state.map(|t| repeat(t, 1))?,
+            attend: match memory.attend {
+                Some((enc, keys, mask)) => Some((
+                    repeat(&enc, 0)?,
+                    repeat(&keys, 0)?,
+                    mask.map(|m| repeat(&m, 0)).transpose()?,
+                )),
+                None => None,
+            },
+        };
+        let config = BeamConfig {
+            bos,
+            eos,
+            max_len,
+            width,
+            alpha,
+        };
+        let mut decoder = Stepper {
+            model: self,
+            memory,
+        };
+        beam_search(&mut decoder, sources, &config, src.device())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Seq2SeqConfig {
         &self.config
+    }
+}
+
+/// The decoder and what it reads of the source, one row per beam.
+struct Stepper<'a> {
+    model: &'a Seq2Seq,
+    memory: Memory,
+}
+
+impl BeamDecoder for Stepper<'_> {
+    fn step(&mut self, last: &[u32], _pos: usize) -> Result<Vec<Vec<f32>>> {
+        let m = self.model;
+        let device = m.head.weight().device();
+        let ids = Tensor::from_vec(last.to_vec(), (last.len(), 1), device)?;
+        let ys = m.tgt_embedding.forward(&Seq::from_ids(ids)?, Mode::Eval)?;
+        let (h, next) = m
+            .decoder
+            .forward_with_state(&ys, Some(&self.memory.state), Mode::Eval)?;
+        self.memory.state = next;
+        let (logits, _) = m.read(h.values(), &self.memory)?; // [rows, 1, vocab]
+        Ok(candle_nn::ops::log_softmax(&logits.squeeze(1)?, D::Minus1)?
+            .to_dtype(DType::F32)?
+            .to_vec2()?)
+    }
+
+    fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        // Beams move only within their source, so the memory stays put.
+        self.memory.state = self
+            .memory
+            .state
+            .map(|t| t.contiguous()?.index_select(rows, 1))?;
+        Ok(())
     }
 }
 
