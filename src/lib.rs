@@ -13,6 +13,11 @@
 //! | [`train`] | `seq-train` | the training loop |
 #![warn(missing_docs)]
 
+/// candle's tensors, at the exact version seq is built and tested with.
+pub use candle_core;
+/// candle's layers and `VarBuilder`, at the exact version seq uses.
+pub use candle_nn;
+
 pub use seq_attention as attention;
 pub use seq_conv as conv;
 pub use seq_core as core;

@@ -97,3 +97,14 @@ fn every_crate_passes_the_gpu_features_through() {
         }
     }
 }
+
+#[test]
+fn the_readme_shows_the_quickstart_as_it_is() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let quickstart =
+        std::fs::read_to_string(root().join("examples/quickstart.rs")).expect("the quickstart");
+    assert!(
+        readme.contains(&format!("```rust\n{quickstart}```")),
+        "README.md's \"Use it as a library\" must show examples/quickstart.rs exactly"
+    );
+}
