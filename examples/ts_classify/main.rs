@@ -17,7 +17,7 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use clap::Parser;
-use seq::conv::{Conv1d, Conv1dConfig, Padding};
+use seq::conv::{BatchNorm1d, BatchNorm1dConfig, Conv1d, Conv1dConfig, Padding};
 use seq::core::pool::mean_over_time;
 use seq::core::{Linear, LinearConfig, Mode, Module, Params, Seq};
 use seq::data::readers::ucr::{read_ts, TsDataset};
@@ -51,9 +51,14 @@ struct Args {
         default_value = "GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions,JapaneseVowels"
     )]
     sets: Vec<String>,
-    /// The model.
-    #[arg(long, default_value = "fcn", value_parser = ["fcn", "lstm"])]
+    /// The model: the fully convolutional network, the residual network
+    /// (both of Wang et al., 2017) or an LSTM.
+    #[arg(long, default_value = "fcn", value_parser = ["fcn", "resnet", "lstm"])]
     model: String,
+    /// The normalisation after each convolution: instance (each series
+    /// standardised over its own real steps) or batch (Wang et al.'s).
+    #[arg(long, default_value = "instance", value_parser = ["instance", "batch"])]
+    norm: String,
     /// Epochs per set.
     #[arg(long, default_value_t = 300, value_parser = positive)]
     epochs: usize,
@@ -69,6 +74,17 @@ struct Args {
     /// A tiny run in seconds (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+}
+
+impl Args {
+    /// The model and, for the convolutional ones, the normalisation:
+    /// `fcn`, `resnet-batch`, `lstm`, ...
+    fn tag(&self) -> String {
+        match (self.model.as_str(), self.norm.as_str()) {
+            ("lstm", _) | (_, "instance") => self.model.clone(),
+            (model, norm) => format!("{model}-{norm}"),
+        }
+    }
 }
 
 /// Series `[batch, time, dims]` with their mask, and class ids `[batch]`.
@@ -160,62 +176,160 @@ impl InstanceNorm {
     }
 }
 
-/// FCN: three convolutions (kernels 8, 5, 3; same padding) each followed by
-/// a normalisation and relu, global average pooling over the real steps, a
-/// linear classifier. (The original normalises with batch norm; here
-/// [`InstanceNorm`].)
+/// The normalisation after each convolution: the FCN's and ResNet's batch
+/// norm (Wang et al., 2017), or instance norm.
+enum Norm {
+    Batch(BatchNorm1d),
+    Instance(InstanceNorm),
+}
+
+impl Norm {
+    fn new(kind: &str, channels: usize, vb: VarBuilder) -> seq::core::Result<Self> {
+        Ok(match kind {
+            "batch" => Norm::Batch(BatchNorm1d::new(BatchNorm1dConfig::new(channels), vb)?),
+            _ => Norm::Instance(InstanceNorm::new(channels, vb)?),
+        })
+    }
+
+    fn forward(&self, xs: &Seq, mode: Mode) -> seq::core::Result<Seq> {
+        match self {
+            Norm::Batch(bn) => bn.forward(xs, mode),
+            Norm::Instance(norm) => xs.with_values(norm.forward(xs)?),
+        }
+    }
+}
+
+/// A convolution (same padding) followed by a normalisation.
+struct ConvNorm {
+    conv: Conv1d,
+    norm: Norm,
+}
+
+impl ConvNorm {
+    fn new(
+        norm: &str,
+        (cin, cout, k): (usize, usize, usize),
+        vb: VarBuilder,
+    ) -> seq::core::Result<Self> {
+        Ok(ConvNorm {
+            conv: Conv1d::new(
+                Conv1dConfig::new(cin, cout, k).with_padding(Padding::Same),
+                vb.pp("conv"),
+            )?,
+            norm: Norm::new(norm, cout, vb.pp("norm"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Seq, mode: Mode) -> seq::core::Result<Seq> {
+        self.norm.forward(&self.conv.forward(xs, mode)?, mode)
+    }
+}
+
+/// Relu on a sequence's values.
+fn relu(xs: Seq) -> seq::core::Result<Seq> {
+    xs.with_values(xs.values().relu()?)
+}
+
+/// A residual block of the ResNet: three convolutions (kernels 8, 5, 3)
+/// with their normalisations, relu between, and a shortcut (a 1x1
+/// convolution and a normalisation) added before the last relu.
+struct Residual {
+    convs: [ConvNorm; 3],
+    shortcut: ConvNorm,
+}
+
+impl Residual {
+    fn new(norm: &str, cin: usize, cout: usize, vb: VarBuilder) -> seq::core::Result<Self> {
+        Ok(Residual {
+            convs: [
+                ConvNorm::new(norm, (cin, cout, 8), vb.pp("conv0"))?,
+                ConvNorm::new(norm, (cout, cout, 5), vb.pp("conv1"))?,
+                ConvNorm::new(norm, (cout, cout, 3), vb.pp("conv2"))?,
+            ],
+            shortcut: ConvNorm::new(norm, (cin, cout, 1), vb.pp("shortcut"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Seq, mode: Mode) -> seq::core::Result<Seq> {
+        let h = relu(self.convs[0].forward(xs, mode)?)?;
+        let h = relu(self.convs[1].forward(&h, mode)?)?;
+        let h = self.convs[2].forward(&h, mode)?;
+        let skip = self.shortcut.forward(xs, mode)?;
+        relu(h.with_values((h.values() + skip.values())?)?)
+    }
+}
+
+/// FCN: three convolutions (kernels 8, 5, 3; same padding; 64, 128, 64
+/// channels), each followed by a normalisation and relu; or ResNet: three
+/// residual blocks of 64, 128 and 128 channels (Wang et al., 2017). Then
+/// global average pooling over the real steps and a linear classifier.
 /// Or an LSTM read at each series' last real step.
 struct Classifier {
-    convs: Vec<(Conv1d, InstanceNorm)>,
-    lstm: Option<Lstm>,
+    body: Body,
     head: Linear,
 }
 
+enum Body {
+    Fcn(Vec<ConvNorm>),
+    ResNet(Vec<Residual>),
+    Lstm(Lstm),
+}
+
 impl Classifier {
-    fn new(model: &str, dims: usize, classes: usize, vb: VarBuilder) -> seq::core::Result<Self> {
-        if model == "lstm" {
-            let lstm = Lstm::new(RecurrentConfig::new(dims, 64), vb.pp("lstm"))?;
-            return Ok(Classifier {
-                convs: Vec::new(),
-                lstm: Some(lstm),
-                head: Linear::new(LinearConfig::new(64, classes), vb.pp("head"))?,
-            });
-        }
-        let shape = [(dims, 64, 8), (64, 128, 5), (128, 64, 3)];
-        let convs = shape
-            .iter()
-            .enumerate()
-            .map(|(i, &(cin, cout, k))| {
-                let conv = Conv1d::new(
-                    Conv1dConfig::new(cin, cout, k).with_padding(Padding::Same),
-                    vb.pp(format!("conv{i}")),
-                )?;
-                Ok((conv, InstanceNorm::new(cout, vb.pp(format!("norm{i}")))?))
-            })
-            .collect::<seq::core::Result<Vec<_>>>()?;
+    fn new(args: &Args, dims: usize, classes: usize, vb: VarBuilder) -> seq::core::Result<Self> {
+        let norm = args.norm.as_str();
+        let (body, width) = match args.model.as_str() {
+            "lstm" => (
+                Body::Lstm(Lstm::new(RecurrentConfig::new(dims, 64), vb.pp("lstm"))?),
+                64,
+            ),
+            "resnet" => {
+                let sizes = [(dims, 64), (64, 128), (128, 128)];
+                let blocks = sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(cin, cout))| {
+                        Residual::new(norm, cin, cout, vb.pp(format!("block{i}")))
+                    })
+                    .collect::<seq::core::Result<_>>()?;
+                (Body::ResNet(blocks), 128)
+            }
+            _ => {
+                let shape = [(dims, 64, 8), (64, 128, 5), (128, 64, 3)];
+                let convs = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &size)| ConvNorm::new(norm, size, vb.pp(format!("layer{i}"))))
+                    .collect::<seq::core::Result<_>>()?;
+                (Body::Fcn(convs), 64)
+            }
+        };
         Ok(Classifier {
-            convs,
-            lstm: None,
-            head: Linear::new(LinearConfig::new(64, classes), vb.pp("head"))?,
+            body,
+            head: Linear::new(LinearConfig::new(width, classes), vb.pp("head"))?,
         })
     }
 
     /// Logits `[batch, classes]`.
     fn logits(&self, xs: &Seq, mode: Mode) -> seq::core::Result<Tensor> {
-        let features = match &self.lstm {
-            Some(lstm) => {
-                last_layer_state(&lstm.forward_with_state(xs, None, mode)?.1, lstm.config())?
+        let mut h = xs.clone();
+        match &self.body {
+            Body::Lstm(lstm) => {
+                let state = lstm.forward_with_state(xs, None, mode)?.1;
+                return self.head.apply(&last_layer_state(&state, lstm.config())?);
             }
-            None => {
-                let mut h = xs.clone();
-                for (conv, norm) in &self.convs {
-                    let y = conv.forward(&h, mode)?;
-                    h = y.with_values(norm.forward(&y)?.relu()?)?;
+            Body::Fcn(convs) => {
+                for layer in convs {
+                    h = relu(layer.forward(&h, mode)?)?;
                 }
-                seq::core::pool::mean_over_time(h.values(), h.mask())?
             }
-        };
-        self.head.apply(&features)
+            Body::ResNet(blocks) => {
+                for block in blocks {
+                    h = block.forward(&h, mode)?;
+                }
+            }
+        }
+        self.head.apply(&mean_over_time(h.values(), h.mask())?)
     }
 }
 
@@ -249,7 +363,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let mut out = out_dir(args.out.as_deref(), "ts_classify", &args.model);
+    let mut out = out_dir(args.out.as_deref(), "ts_classify", &args.tag());
     if args.smoke {
         out = out.join("smoke");
     }
@@ -281,7 +395,7 @@ fn run(args: Args) -> Result<(), Error> {
         let (train_b, test_b) = (batches(&train, classes)?, batches(&test, classes)?);
         let params = Params::new(args.seed);
         let model = Classifier::new(
-            &args.model,
+            &args,
             train.dims(),
             train.classes.len().max(1),
             params.var_builder(DType::F32, &candle_core::Device::Cpu),
@@ -307,7 +421,7 @@ fn run(args: Args) -> Result<(), Error> {
             "| {name} | {}/{} | {} | {acc:.3} | {reference} | {secs:.0} s |",
             train.series.len(),
             test.series.len(),
-            args.model
+            args.tag()
         );
         rows.push(serde_json::json!({
             "set": name,
@@ -320,7 +434,7 @@ fn run(args: Args) -> Result<(), Error> {
         &out,
         &serde_json::json!({
             "example": "ts_classify",
-            "model": args.model.to_string(),
+            "model": args.tag(),
             "sets": rows,
         }),
     )?;

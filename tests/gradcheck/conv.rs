@@ -85,3 +85,29 @@ fn temporal_block() {
             .0)
     });
 }
+
+#[test]
+fn batch_norm_in_training_over_real_steps() {
+    use seq::conv::{BatchNorm1d, BatchNorm1dConfig};
+    let (p, vb) = params(90);
+    let bn = BatchNorm1d::new(BatchNorm1dConfig::new(3), vb).unwrap();
+    // Weight and bias away from 1 and 0 so their gradients are general.
+    for v in ["weight", "bias"].map(|n| p.get(n).unwrap()) {
+        v.set(&(v.as_tensor() + input(91, v.dims()).as_tensor() * 0.5).unwrap())
+            .unwrap();
+    }
+    let x = input(92, &[3, 5, 3]);
+    // The running statistics are buffers, not parameters: no gradient.
+    let mut tensors: Vec<_> = p
+        .named_vars()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("running_"))
+        .collect();
+    tensors.push(("x".into(), x.clone()));
+    let report = seq::core::gradcheck(&tensors, || {
+        let xs = Seq::new(x.as_tensor().clone())?.with_lengths(&[5, 2, 4])?;
+        Ok(bn.forward(&xs, Mode::Train)?.into_parts().0)
+    })
+    .unwrap();
+    assert!(report.passed(), "gradient check failed:\n{report}");
+}

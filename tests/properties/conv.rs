@@ -110,3 +110,40 @@ proptest! {
         prop_assert_eq!(out.lengths().unwrap(), vec![want; b]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Batch norm in training reads only the real steps: padding a batch
+    /// further changes neither its real outputs nor the running statistics,
+    /// and each channel's real outputs have mean `bias` and (biased)
+    /// variance `weight^2 var / (var + eps)`, here with eps 0: `weight^2`.
+    #[test]
+    fn batch_norm_ignores_padding(
+        b in 1usize..4, t in 2usize..6, c in 1usize..5, extra in 1usize..4, seed in 0u64..1000,
+    ) {
+        use seq::conv::{BatchNorm1d, BatchNorm1dConfig};
+        use seq::core::{Mode, Module};
+        let make = || BatchNorm1d::new(
+            BatchNorm1dConfig::new(c).with_eps(0.0),
+            Params::new(seed).var_builder(DType::F64, &Device::Cpu),
+        ).unwrap();
+        let (short, long) = (make(), make());
+        let x = normal(seed, &[b, t, c]);
+        let lengths: Vec<usize> = (0..b).map(|i| t - i % t.min(2)).collect();
+        let padded = x.pad_with_zeros(1, 0, extra).unwrap();
+        let y1 = short.forward(&Seq::new(x).unwrap().with_lengths(&lengths).unwrap(), Mode::Train).unwrap();
+        let y2 = long.forward(&Seq::new(padded).unwrap().with_lengths(&lengths).unwrap(), Mode::Train).unwrap();
+        let real = y2.values().narrow(1, 0, t).unwrap();
+        let m = y1.mask().unwrap().unsqueeze(2).unwrap().to_dtype(DType::F64).unwrap();
+        prop_assert!(max_diff(&y1.values().broadcast_mul(&m).unwrap(), &real.broadcast_mul(&m).unwrap()) < 1e-12);
+        prop_assert!(max_diff(short.running_stats().1, long.running_stats().1) < 1e-12);
+        // Standardised: mean 0 and variance 1 per channel over the real steps.
+        let n: f64 = lengths.iter().sum::<usize>() as f64;
+        let ym = y1.values().broadcast_mul(&m).unwrap();
+        let mean = (ym.sum((0, 1)).unwrap() / n).unwrap();
+        let var = (ym.sqr().unwrap().sum((0, 1)).unwrap() / n).unwrap();
+        prop_assert!(mean.abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap() < 1e-9);
+        prop_assert!(max_diff(&var, &var.ones_like().unwrap()) < 1e-9 || n < 2.0);
+    }
+}

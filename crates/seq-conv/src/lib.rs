@@ -9,6 +9,8 @@
 //!   channels]` layout.
 //! - Pooling: [`MaxPool1d`], [`AvgPool1d`] (any kernel and stride,
 //!   overlapping windows included), [`GlobalMaxPool1d`], [`GlobalAvgPool1d`].
+//! - [`BatchNorm1d`]: batch normalisation over batch and time (PyTorch's
+//!   `nn.BatchNorm1d`, running statistics, masks honoured).
 //! - [`TemporalBlock`]: the residual block of dilated causal convolutions
 //!   (WaveNet, TCN), a forecasting backbone.
 //!
@@ -32,6 +34,7 @@
 //! much.
 #![warn(missing_docs)]
 
+mod batch_norm;
 mod conv1d;
 mod fused;
 mod padding;
@@ -39,6 +42,7 @@ mod pool;
 mod temporal;
 mod window;
 
+pub use batch_norm::{BatchNorm1d, BatchNorm1dConfig};
 pub use conv1d::{Conv1d, Conv1dConfig};
 pub use padding::Padding;
 pub use pool::{AvgPool1d, GlobalAvgPool1d, GlobalMaxPool1d, MaxPool1d, Pool1dConfig};

@@ -165,3 +165,68 @@ fn candles_own_conv1d_weight_gradient_still_disagrees() -> Result<()> {
     );
     Ok(())
 }
+
+/// `nn.BatchNorm1d`: a training pass (output, gradients of the input,
+/// weight and bias, running statistics after it), then an evaluation pass
+/// on the running statistics.
+#[test]
+fn batch_norm_matches_pytorch() -> Result<()> {
+    use seq_conv::{BatchNorm1d, BatchNorm1dConfig};
+    use seq_core::{Mode, Module, Seq};
+    for dtype in DTYPES {
+        let path = fixture_path("batch_norm");
+        let f = load_fixture(&path, dtype)?;
+        let t = |k: &str| {
+            f.get(k)
+                .unwrap_or_else(|| panic!("batch_norm lacks {k}"))
+                .clone()
+        };
+        let params = Params::new(0);
+        let bn = BatchNorm1d::new(
+            BatchNorm1dConfig::new(4),
+            params.var_builder(dtype, &Device::Cpu),
+        )?;
+        params.load(&path)?;
+        let tol = parity_tolerance(dtype);
+        let x = Var::from_tensor(&t("input").transpose(1, 2)?.contiguous()?)?;
+        let out = bn.forward(&Seq::new(x.as_tensor().clone())?, Mode::Train)?;
+        let out = out.values().transpose(1, 2)?;
+        let grads = (&out * t("r"))?.sum_all()?.backward()?;
+        let dx = grads
+            .get(x.as_tensor())
+            .expect("input gradient")
+            .transpose(1, 2)?;
+        let mut errors = vec![
+            ("output", max_diff("batch_norm", &out, &t("output"))),
+            ("grad.input", max_diff("batch_norm", &dx, &t("grad.input"))),
+        ];
+        for name in ["weight", "bias"] {
+            let g = grads
+                .get(params.get(name).expect(name).as_tensor())
+                .expect("a gradient");
+            errors.push((name, max_diff("batch_norm", g, &t(&format!("grad.{name}")))));
+        }
+        let (mean, var) = bn.running_stats();
+        errors.push((
+            "running_mean",
+            max_diff("batch_norm", mean, &t("running_mean.after")),
+        ));
+        errors.push((
+            "running_var",
+            max_diff("batch_norm", var, &t("running_var.after")),
+        ));
+        let eval_x = Seq::new(t("eval_input").transpose(1, 2)?.contiguous()?)?;
+        let eval = bn.forward(&eval_x, Mode::Eval)?.values().transpose(1, 2)?;
+        errors.push((
+            "eval output",
+            max_diff("batch_norm", &eval, &t("eval_output")),
+        ));
+        for (what, e) in errors {
+            assert!(
+                e <= tol,
+                "batch_norm {dtype:?}: {what} differs from PyTorch by {e:.2e}"
+            );
+        }
+    }
+    Ok(())
+}
