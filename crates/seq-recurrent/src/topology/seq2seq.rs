@@ -100,10 +100,20 @@ pub struct Seq2Seq {
 }
 
 /// What the decoder reads of the source: the encoder's final state and,
-/// with attention, its outputs, their keys and the source mask.
+/// with attention, its outputs.
 struct Memory {
     state: State,
-    attend: Option<(Tensor, Tensor, Option<Tensor>)>,
+    source: Option<Source>,
+}
+
+/// The encoder's outputs as attention reads them.
+struct Source {
+    /// `[batch, S, H]`, zeros at padded steps.
+    outputs: Tensor,
+    /// The outputs projected for scoring ([`Attention::keys`]).
+    keys: Tensor,
+    /// `[batch, S]`, 1 at real steps (none: all real).
+    mask: Option<Tensor>,
 }
 
 impl Seq2Seq {
@@ -168,9 +178,10 @@ impl Seq2Seq {
 
     /// Logits (and attention weights) from decoder states `[batch, T, H]`.
     fn read(&self, h: &Tensor, memory: &Memory) -> Result<(Tensor, Option<Tensor>)> {
-        match (&self.attention, &memory.attend) {
-            (Some(attention), Some((enc, keys, mask))) => {
-                let (h, weights) = attention.forward(h, enc, keys, mask.as_ref())?;
+        match (&self.attention, &memory.source) {
+            (Some(attention), Some(src)) => {
+                let (h, weights) =
+                    attention.forward(h, &src.outputs, &src.keys, src.mask.as_ref())?;
                 Ok((self.head.apply(&h)?, Some(weights)))
             }
             _ => Ok((self.head.apply(h)?, None)),
@@ -187,17 +198,18 @@ impl Seq2Seq {
             .src_embedding
             .forward(&Seq::from_ids(src.clone())?, mode)?;
         let (out, state) = self.encoder.forward_with_state(&xs, None, mode)?;
-        let attend = match &self.attention {
+        let source = match &self.attention {
             Some(attention) => {
-                let (enc, mask) = out.into_parts();
-                Some((attention.keys(&enc)?, enc, mask))
+                let (outputs, mask) = out.into_parts();
+                Some(Source {
+                    keys: attention.keys(&outputs)?,
+                    outputs,
+                    mask,
+                })
             }
             None => None,
         };
-        Ok(Memory {
-            state,
-            attend: attend.map(|(keys, enc, mask)| (enc, keys, mask)),
-        })
+        Ok(Memory { state, source })
     }
 
     /// Greedy decoding: from `bos`, the most likely token at each step fed
@@ -281,12 +293,12 @@ impl Seq2Seq {
         let repeat = |t: &Tensor, dim| repeat_rows(t, dim, width.max(1));
         let memory = Memory {
             state: memory.state.map(|t| repeat(t, 1))?,
-            attend: match memory.attend {
-                Some((enc, keys, mask)) => Some((
-                    repeat(&enc, 0)?,
-                    repeat(&keys, 0)?,
-                    mask.map(|m| repeat(&m, 0)).transpose()?,
-                )),
+            source: match memory.source {
+                Some(src) => Some(Source {
+                    outputs: repeat(&src.outputs, 0)?,
+                    keys: repeat(&src.keys, 0)?,
+                    mask: src.mask.map(|m| repeat(&m, 0)).transpose()?,
+                }),
                 None => None,
             },
         };
