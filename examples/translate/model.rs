@@ -11,6 +11,7 @@ use candle_nn::VarBuilder;
 use seq::attention::{
     TransformerConfig, TransformerLayerConfig, TransformerSeq2Seq, TransformerSeq2SeqConfig,
 };
+use seq::core::beam::BeamConfig;
 use seq::core::{Mode, Result};
 use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
 use seq::recurrent::topology::{Score, Seq2Seq, Seq2SeqConfig};
@@ -179,22 +180,19 @@ impl Translator {
             let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0)?;
             let src = Tensor::from_vec(p.ids, (p.batch, p.time), device)?;
             let max_len = 2 * p.time + 10;
+            let beams = BeamConfig::new(BOS, EOS, max_len, beam).with_alpha(0.6);
             match &self.net {
-                Net::Transformer(m) if beam > 1 => out.extend(
-                    m.beam(&src, BOS, EOS, max_len, beam, 0.6)?
-                        .into_iter()
-                        .map(|h| h.tokens),
-                ),
+                Net::Transformer(m) if beam > 1 => {
+                    out.extend(m.beam(&src, &beams)?.into_iter().map(|h| h.tokens))
+                }
                 Net::Transformer(m) => out.extend(
                     m.greedy(&src, BOS, EOS, max_len, true)?
                         .into_iter()
                         .map(|h| h.tokens),
                 ),
-                Net::Gru(m) if beam > 1 => out.extend(
-                    m.beam(&src, BOS, EOS, max_len, beam, 0.6)?
-                        .into_iter()
-                        .map(|h| h.tokens),
-                ),
+                Net::Gru(m) if beam > 1 => {
+                    out.extend(m.beam(&src, &beams)?.into_iter().map(|h| h.tokens))
+                }
                 Net::Gru(m) => out.extend(m.greedy(&src, BOS, EOS, max_len)?),
             }
         }

@@ -5,7 +5,7 @@ use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
 use seq_core::{Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Result, Seq};
 
-use seq_core::beam::{beam_search, repeat_rows, BeamConfig, BeamDecoder};
+use seq_core::beam::{beam_search, repeat_rows, BeamDecoder};
 
 use crate::layer::DecoderCache;
 use crate::transformer::TransformerWeights;
@@ -24,7 +24,7 @@ pub struct TransformerSeq2SeqConfig {
     pub max_len: usize,
 }
 
-pub use seq_core::beam::Hypothesis;
+pub use seq_core::beam::{BeamConfig, Hypothesis};
 
 /// Embeddings plus sinusoidal positions, a [`Transformer`], and a linear
 /// generator to target logits (Vaswani et al., 2017). The embeddings start
@@ -218,20 +218,13 @@ impl TransformerSeq2Seq {
         Ok(out)
     }
 
-    /// Beam search: keeps the `width` best prefixes of each source; a prefix
-    /// ending in `eos` is finished, ranked by `score / ((5 + len) / 6)^alpha`
-    /// (the length penalty of Wu et al., 2016; `alpha = 0` ranks by the raw
-    /// log-probability). Stops when `width` hypotheses are finished or after
-    /// `max_len` tokens. Width 1 is greedy decoding.
-    pub fn beam(
-        &self,
-        src: &Tensor,
-        bos: u32,
-        eos: u32,
-        max_len: usize,
-        width: usize,
-        alpha: f32,
-    ) -> Result<Vec<Hypothesis>> {
+    /// Beam search ([`seq_core::beam`]): keeps the `width` best prefixes of
+    /// each source; a prefix ending in `eos` is finished, ranked by `score /
+    /// ((5 + len) / 6)^alpha` (the length penalty of Wu et al., 2016; `alpha
+    /// = 0` ranks by the raw log-probability). Stops when `width` hypotheses
+    /// are finished or after `max_len` tokens. Width 1 is greedy decoding.
+    pub fn beam(&self, src: &Tensor, config: &BeamConfig) -> Result<Vec<Hypothesis>> {
+        let width = config.width;
         let (memory, src_mask) = self.encode(src, Mode::Eval)?;
         let sources = memory.dims()[0];
         // Each source's memory repeated for its `width` beams: rows b*width + w.
@@ -244,14 +237,7 @@ impl TransformerSeq2Seq {
             caches: self.transformer.decoder.cache(&memory)?,
             src_mask,
         };
-        let config = BeamConfig {
-            bos,
-            eos,
-            max_len,
-            width,
-            alpha,
-        };
-        beam_search(&mut decoder, sources, &config, memory.device())
+        beam_search(&mut decoder, sources, config, memory.device())
     }
 }
 

@@ -41,7 +41,7 @@ mod positional;
 mod sdpa;
 mod transformer;
 
-pub use decode::{Hypothesis, TransformerSeq2Seq, TransformerSeq2SeqConfig};
+pub use decode::{BeamConfig, Hypothesis, TransformerSeq2Seq, TransformerSeq2SeqConfig};
 pub use layer::{
     DecoderCache, DecoderWeights, TransformerDecoderLayer, TransformerEncoderLayer,
     TransformerLayerConfig,

@@ -7,6 +7,7 @@ use seq_attention::{
     MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerConfig,
     TransformerSeq2Seq, TransformerSeq2SeqConfig,
 };
+use seq_core::beam::BeamConfig;
 use seq_core::{Mode, Params, Result, Rng};
 
 fn model(seed: u64, dtype: DType) -> (Params, TransformerSeq2Seq) {
@@ -95,13 +96,13 @@ fn beam_search_of_width_one_is_greedy() -> Result<()> {
     let (_, m) = model(4, DType::F32);
     let src = pad(&sample(&mut Rng::new(5), 6));
     let greedy = m.greedy(&src, 1, 2, 10, true)?;
-    let beam = m.beam(&src, 1, 2, 10, 1, 0.6)?;
+    let beam = m.beam(&src, &BeamConfig::new(1, 2, 10, 1).with_alpha(0.6))?;
     for (g, b) in greedy.iter().zip(&beam) {
         assert_eq!(g.tokens, b.tokens);
         assert!((g.score - b.score).abs() < 1e-4);
     }
     // A wider beam never finds a worse raw score than greedy when both end (alpha 0).
-    let wide = m.beam(&src, 1, 2, 10, 4, 0.0)?;
+    let wide = m.beam(&src, &BeamConfig::new(1, 2, 10, 4))?;
     assert_eq!(wide.len(), 6);
     Ok(())
 }
@@ -145,7 +146,7 @@ fn a_small_transformer_learns_to_reverse() -> Result<()> {
         opt.backward_step(&loss)?;
     }
     let src = sample(&mut rng, 40);
-    let out = m.beam(&pad(&src), bos, eos, 8, 3, 0.6)?;
+    let out = m.beam(&pad(&src), &BeamConfig::new(bos, eos, 8, 3).with_alpha(0.6))?;
     let right = src
         .iter()
         .zip(&out)

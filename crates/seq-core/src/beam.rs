@@ -30,9 +30,29 @@ pub struct BeamConfig {
     pub max_len: usize,
     /// Prefixes kept per source (at least 1).
     pub width: usize,
-    /// Length penalty exponent: 0 ranks by the plain sum of log
-    /// probabilities, larger values favour longer outputs.
+    /// Length penalty exponent (default 0: rank by the plain sum of log
+    /// probabilities; larger values favour longer outputs, 0.6 is common).
     pub alpha: f32,
+}
+
+impl BeamConfig {
+    /// From `bos`, at most `max_len` tokens or until `eos`, keeping `width`
+    /// prefixes per source; no length penalty.
+    pub fn new(bos: u32, eos: u32, max_len: usize, width: usize) -> Self {
+        BeamConfig {
+            bos,
+            eos,
+            max_len,
+            width,
+            alpha: 0.0,
+        }
+    }
+
+    /// The length penalty exponent.
+    pub fn with_alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
+        self
+    }
 }
 
 /// What beam search asks of a decoder holding one row of state per beam.
@@ -206,13 +226,7 @@ mod tests {
             vec![f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, f32::NEG_INFINITY],
         ];
         let dev = candle_core::Device::Cpu;
-        let mut config = BeamConfig {
-            bos: 0,
-            eos: 1,
-            max_len: 5,
-            width: 1,
-            alpha: 0.0,
-        };
+        let mut config = BeamConfig::new(0, 1, 5, 1);
         let mut t = Table {
             logp: logp.clone(),
             reorders: 0,

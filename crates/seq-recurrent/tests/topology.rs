@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use seq_core::beam::BeamConfig;
 use seq_core::{Linear, LinearConfig, Mode, Module, Params, Result, Rng, Seq};
 use seq_recurrent::topology::{self, last_layer_state, ManyToOne, Readout, Seq2Seq, Seq2SeqConfig};
 use seq_recurrent::{Gru, Lstm, Recurrent, RecurrentConfig};
@@ -186,7 +187,10 @@ fn many_to_many_with_unequal_lengths_learns_to_reverse() -> Result<()> {
         .filter(|(s, d)| s.iter().rev().eq(d.iter()))
         .count();
     assert!(right >= 45, "reversed {right} of 50 correctly");
-    let beams = model.beam(&pad(&src)?, bos, eos, 8, 3, 0.6)?;
+    let beams = model.beam(
+        &pad(&src)?,
+        &BeamConfig::new(bos, eos, 8, 3).with_alpha(0.6),
+    )?;
     let right = src
         .iter()
         .zip(&beams)
@@ -208,7 +212,7 @@ fn a_beam_of_one_is_greedy() -> Result<()> {
         let src = Tensor::new(&[[3u32, 4, 5, 6], [7, 8, 0, 0], [5, 5, 5, 0]], &Device::Cpu)?;
         let greedy = model.greedy(&src, 1, 2, 7)?;
         let beam: Vec<Vec<u32>> = model
-            .beam(&src, 1, 2, 7, 1, 0.0)?
+            .beam(&src, &BeamConfig::new(1, 2, 7, 1))?
             .into_iter()
             .map(|h| h.tokens)
             .collect();

@@ -262,23 +262,15 @@ impl Seq2Seq {
         Ok(out)
     }
 
-    /// Beam search: the `width` best prefixes of each source are kept,
-    /// ranked at the end by `score / ((5 + len) / 6)^alpha`
+    /// Beam search: the `config.width` best prefixes of each source are
+    /// kept, ranked at the end by `score / ((5 + len) / 6)^alpha`
     /// ([`seq_core::beam`], shared with the Transformer's). Width 1 is
     /// greedy decoding.
     ///
     /// # Returns
     /// For each source sequence its best hypothesis (tokens without `bos`
     /// and `eos`, and their summed log probability).
-    pub fn beam(
-        &self,
-        src: &Tensor,
-        bos: u32,
-        eos: u32,
-        max_len: usize,
-        width: usize,
-        alpha: f32,
-    ) -> Result<Vec<Hypothesis>> {
+    pub fn beam(&self, src: &Tensor, config: &BeamConfig) -> Result<Vec<Hypothesis>> {
         let sources = src.dims().first().copied().unwrap_or(0);
         if sources == 0 {
             return Err(Error::shape(
@@ -290,7 +282,7 @@ impl Seq2Seq {
         }
         let memory = self.memory(src, Mode::Eval)?;
         // Every row of state and memory repeated for the source's beams.
-        let repeat = |t: &Tensor, dim| repeat_rows(t, dim, width.max(1));
+        let repeat = |t: &Tensor, dim| repeat_rows(t, dim, config.width.max(1));
         let memory = Memory {
             state: memory.state.map(|t| repeat(t, 1))?,
             source: match memory.source {
@@ -302,18 +294,11 @@ impl Seq2Seq {
                 None => None,
             },
         };
-        let config = BeamConfig {
-            bos,
-            eos,
-            max_len,
-            width,
-            alpha,
-        };
         let mut decoder = Stepper {
             model: self,
             memory,
         };
-        beam_search(&mut decoder, sources, &config, src.device())
+        beam_search(&mut decoder, sources, config, src.device())
     }
 
     /// The configuration.
