@@ -10,10 +10,12 @@
 //! The Elman RNN, the LSTM and the GRU (one layer, same width, same
 //! optimiser and budget) are trained at growing lengths. The gradient of
 //! the loss with respect to each step's input, `||dL/dx_t||`, is measured
-//! on the untrained networks: it is the signal that must reach step `t`
-//! for the network to learn to keep what it saw there. In the Elman RNN it
-//! shrinks geometrically with the distance from the end (vanishing
-//! gradients); the LSTM's and GRU's additive state updates carry it back.
+//! at the longest length before and after training: it is the signal that
+//! must reach step `t` for the network to learn to keep what it saw there.
+//! Untrained, it shrinks geometrically with the distance from the end in
+//! all three (vanishing gradients: the gates start near one half); after
+//! training, a gated cell that solved the task carries it back through its
+//! additive state update, and the Elman RNN's still vanishes.
 //!
 //! ```text
 //! cargo run --release --example long_memory
