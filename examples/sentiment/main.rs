@@ -12,7 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -74,6 +74,11 @@ struct Args {
     /// Seed of the weights, the split and the batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Train with this many seeds (SEED, SEED + 1, ...), each saved in
+    /// OUT/seed-N, and report the mean and standard deviation of the test
+    /// accuracy.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    seeds: usize,
     /// Score TEXT with the model saved in --out (for --model), then exit.
     #[arg(long, value_name = "TEXT")]
     predict: Option<String>,
@@ -100,6 +105,9 @@ fn parse_args() -> Result<Args, String> {
         return Err(
             "--bigrams goes with --model bag: word pairs have no place in a sequence".into(),
         );
+    }
+    if args.seeds > 1 && (args.distributed || args.predict.is_some()) {
+        return Err("--seeds trains several models: not with --distributed or --predict".into());
     }
     Ok(args)
 }
@@ -139,10 +147,43 @@ fn main() {
 
 fn run(args: Args) -> Result<(), Error> {
     let device = seq::core::best_device();
-    match &args.predict {
-        Some(text) => predict(&args, text, &device),
-        None => train(&args, &device),
+    let mut out = args.out();
+    if args.smoke {
+        out = out.join("smoke"); // a smoke run never overwrites a trained model
     }
+    if let Some(text) = &args.predict {
+        return predict(&args, text, &device);
+    }
+    if args.seeds == 1 {
+        return train(&args, args.seed, &out, &device).map(|_| ());
+    }
+    let mut accuracies = Vec::with_capacity(args.seeds);
+    for seed in (args.seed..).take(args.seeds) {
+        accuracies.push(train(
+            &args,
+            seed,
+            &out.join(format!("seed-{seed}")),
+            &device,
+        )?);
+    }
+    let n = accuracies.len() as f64;
+    let mean = accuracies.iter().sum::<f64>() / n;
+    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    println!(
+        "test accuracy over {} seeds: {mean:.4} +- {std:.4} (sample standard deviation)",
+        args.seeds
+    );
+    write_results(
+        &out,
+        &serde_json::json!({
+            "example": "sentiment",
+            "model": args.model.name(),
+            "seeds": (args.seed..).take(args.seeds).collect::<Vec<_>>(),
+            "test_accuracy": accuracies,
+            "mean": mean,
+            "std": std,
+        }),
+    )
 }
 
 fn labels_of(rows: &[Labelled], path: &std::path::Path) -> Result<Vec<u32>, Error> {
@@ -159,15 +200,15 @@ fn labels_of(rows: &[Labelled], path: &std::path::Path) -> Result<Vec<u32>, Erro
         .collect()
 }
 
-fn train(args: &Args, device: &Device) -> Result<(), Error> {
+/// Trains with `seed`, saves the model and results in `out`, and returns
+/// the test accuracy.
+fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Error> {
     let start = Instant::now();
     let mut train_rows = read_labelled_table(&args.train, b'\t', "text", "label")?;
     let mut test_rows = read_labelled_table(&args.test, b'\t', "text", "label")?;
-    let mut out = args.out();
+    let out = out.to_path_buf();
     let epochs = if args.smoke { 1 } else { args.epochs };
     if args.smoke {
-        // A smoke run never overwrites a model the user trained.
-        out = out.join("smoke");
         train_rows.truncate(512);
         test_rows.truncate(128);
     }
@@ -175,7 +216,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         labels_of(&train_rows, &args.train)?,
         labels_of(&test_rows, &args.test)?,
     );
-    let parts = split_indices(train_rows.len(), &[0.9, 0.1], args.seed)?;
+    let parts = split_indices(train_rows.len(), &[0.9, 0.1], seed)?;
     let (fit_idx, val_idx) = (&parts[0], &parts[1]);
 
     let tokenizer = vocabulary(fit_idx.iter().map(|&i| train_rows[i].text.as_str()))?;
@@ -219,7 +260,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         args.model.name()
     );
 
-    let params = Params::new(args.seed);
+    let params = Params::new(seed);
     let config = EncoderConfig {
         kind: args.model,
         vocab: tokenizer.vocab_size() + args.bigrams,
@@ -237,7 +278,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     }
     .build(params.named_vars())?;
     let mut tc = TrainerConfig::new(epochs);
-    tc.seed = args.seed;
+    tc.seed = seed;
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 2));
     tc.log_dir = Some(out.clone());
     let mut trainer = Trainer::new(tc, params.clone(), optimizer);
@@ -246,7 +287,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     }
     let history = trainer.fit(&model, &fit, Some(&val))?;
     if rank != 0 {
-        return Ok(()); // rank 0 reports and saves
+        return Ok(0.0); // rank 0 reports and saves
     }
 
     let acc = model.metrics(&test)?[0].1;
@@ -266,6 +307,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         &serde_json::json!({
             "example": "sentiment",
             "model": args.model.name(),
+            "seed": seed,
             "test_accuracy": acc,
             "majority_baseline": majority,
             "epochs": epochs,
@@ -276,7 +318,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         "saved the model, tokenizer, results and training curves in {}",
         out.display()
     );
-    Ok(())
+    Ok(acc)
 }
 
 /// This process as a rank of the MPI job it was launched in.
