@@ -96,7 +96,7 @@ impl Attention {
                 let k = keys.unsqueeze(1)?; // [batch, 1, S, H]
                 v.apply(&q.broadcast_add(&k)?.tanh()?)?.squeeze(3)? // [batch, T, S]
             }
-            _ => h.matmul(&keys.transpose(1, 2)?.contiguous()?)?, // [batch, T, S]
+            _ => h.matmul(&keys.transpose(1, 2)?)?, // [batch, T, S]
         };
         let scores = match src_mask {
             // Padded steps: a large negative score, whose weight underflows to 0.

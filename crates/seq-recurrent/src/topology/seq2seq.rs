@@ -224,15 +224,7 @@ impl Seq2Seq {
         eos: u32,
         max_len: usize,
     ) -> Result<Vec<Vec<u32>>> {
-        let batch = src.dims().first().copied().unwrap_or(0);
-        if batch == 0 {
-            return Err(Error::shape(
-                "Seq2Seq",
-                "source ids",
-                "[batch >= 1, time]",
-                src.dims(),
-            ));
-        }
+        let batch = sources(src)?;
         let mut memory = self.memory(src, Mode::Eval)?;
         let mut tokens = Tensor::full(bos, (batch, 1), src.device())?;
         let mut out = vec![Vec::new(); batch];
@@ -271,15 +263,7 @@ impl Seq2Seq {
     /// For each source sequence its best hypothesis (tokens without `bos`
     /// and `eos`, and their summed log probability).
     pub fn beam(&self, src: &Tensor, config: &BeamConfig) -> Result<Vec<Hypothesis>> {
-        let sources = src.dims().first().copied().unwrap_or(0);
-        if sources == 0 {
-            return Err(Error::shape(
-                "Seq2Seq",
-                "source ids",
-                "[batch >= 1, time]",
-                src.dims(),
-            ));
-        }
+        let sources = sources(src)?;
         let memory = self.memory(src, Mode::Eval)?;
         // Every row of state and memory repeated for the source's beams.
         let repeat = |t: &Tensor, dim| repeat_rows(t, dim, config.width.max(1));
@@ -304,6 +288,19 @@ impl Seq2Seq {
     /// The configuration.
     pub fn config(&self) -> &Seq2SeqConfig {
         &self.config
+    }
+}
+
+/// The number of source sequences in `src` `[batch, S]`, at least one.
+fn sources(src: &Tensor) -> Result<usize> {
+    match src.dims().first() {
+        Some(&n) if n > 0 => Ok(n),
+        _ => Err(Error::shape(
+            "Seq2Seq",
+            "source ids",
+            "[batch >= 1, time]",
+            src.dims(),
+        )),
     }
 }
 

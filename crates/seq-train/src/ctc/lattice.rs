@@ -27,7 +27,7 @@ pub(super) struct Sequence<'a, T> {
     pub classes: usize,
     pub len: usize,
     /// `l'`: blank, label, blank, ..., blank.
-    pub ext: Vec<u32>,
+    pub ext: &'a [u32],
 }
 
 impl<T: Copy + Into<f64>> Sequence<'_, T> {
@@ -112,8 +112,8 @@ impl<T: Copy + Into<f64>> Sequence<'_, T> {
         -end
     }
 
-    /// `d nll / d lp`, row-major `[time, classes]` (zero after `len`),
-    /// times `scale`:
+    /// `-log p(l | x)` and `d nll / d lp`, row-major `[time, classes]`
+    /// (zero after `len`), times `scale`:
     ///
     /// ```text
     /// d nll / d lp_t(c) = -exp(log sum_{s: l'_s = c} alpha_t(s) beta_t(s) - lp_t(c) + nll)
@@ -123,13 +123,15 @@ impl<T: Copy + Into<f64>> Sequence<'_, T> {
     /// as PyTorch's `ctc_loss` returns, the one already composed with a
     /// log-softmax; the two agree once the log-softmax's backward is
     /// applied). Zero when `nll` is infinite: no path, nothing to follow.
-    pub fn grad(&self, nll: f64, scale: f64, time: usize) -> Vec<f64> {
+    pub fn nll_and_grad(&self, scale: f64, time: usize) -> (f64, Vec<f64>) {
         let c = self.classes;
         let mut g = vec![0.0; time * c];
+        let alpha = self.alpha();
+        let nll = self.nll(&alpha);
         if !nll.is_finite() || scale == 0.0 {
-            return g;
+            return (nll, g);
         }
-        let (alpha, beta) = (self.alpha(), self.beta());
+        let beta = self.beta();
         let n = self.ext.len();
         let mut through = vec![f64::NEG_INFINITY; c];
         for t in 0..self.len {
@@ -145,7 +147,7 @@ impl<T: Copy + Into<f64>> Sequence<'_, T> {
                 }
             }
         }
-        g
+        (nll, g)
     }
 }
 

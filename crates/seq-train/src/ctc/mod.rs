@@ -217,13 +217,13 @@ struct CtcOp {
 
 impl CtcOp {
     /// Sequence `b` of `lp` (`[batch, time, classes]`, contiguous).
-    fn sequence<'a, T>(&self, lp: &'a [T], b: usize, shape: &[usize]) -> Sequence<'a, T> {
+    fn sequence<'a, T>(&'a self, lp: &'a [T], b: usize, shape: &[usize]) -> Sequence<'a, T> {
         let (time, classes) = (shape[1], shape[2]);
         Sequence {
             lp: &lp[b * time * classes..(b + 1) * time * classes],
             classes,
             len: self.lengths[b],
-            ext: self.labels[b].clone(),
+            ext: &self.labels[b],
         }
     }
 
@@ -253,9 +253,10 @@ impl CtcOp {
         let slice = storage_slice::<T>(&storage, layout)?;
         let mut out = Vec::with_capacity(lp.elem_count());
         for (b, &scale) in scales.iter().enumerate() {
-            let seq = self.sequence(slice, b, &shape);
-            let nll = seq.nll(&seq.alpha());
-            out.extend(seq.grad(nll, scale, shape[1]).into_iter().map(T::of));
+            let (_, grad) = self
+                .sequence(slice, b, &shape)
+                .nll_and_grad(scale, shape[1]);
+            out.extend(grad.into_iter().map(T::of));
         }
         Tensor::from_vec(out, shape, lp.device())
     }
