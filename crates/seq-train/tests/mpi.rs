@@ -38,6 +38,25 @@ impl Task<Batch> for Mlp {
 }
 
 /// 64 examples: inputs `[64, 3]`, targets `[64, 1]`.
+/// The plan of every epoch: `total` rows shuffled from the seed and the
+/// epoch, cut into global batches of `batch`, of which this rank keeps its
+/// share.
+fn plan(
+    total: usize,
+    batch: usize,
+    rank: usize,
+    world: usize,
+) -> impl Fn(usize, u64) -> seq_train::Result<Vec<Vec<usize>>> {
+    move |epoch, seed| {
+        let mut rows: Vec<usize> = (0..total).collect();
+        Rng::new(seed ^ epoch as u64).shuffle(&mut rows);
+        Ok(rows
+            .chunks(batch)
+            .map(|b| shard_rows(b, rank, world))
+            .collect())
+    }
+}
+
 fn examples() -> (Vec<f64>, Vec<f64>) {
     let mut rng = Rng::new(11);
     let x: Vec<f64> = (0..64 * 3).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
@@ -60,27 +79,17 @@ fn train(collective: Box<dyn Collective>, checkpoint: Option<std::path::PathBuf>
         l2: Linear::new(LinearConfig::new(8, 1), vb.pp("l2")).unwrap(),
     };
     let (x, y) = examples();
-    let source = Planned::new(
-        |epoch: usize, seed: u64| {
-            let mut rows: Vec<usize> = (0..64).collect();
-            Rng::new(seed ^ epoch as u64).shuffle(&mut rows);
-            Ok(rows
-                .chunks(16)
-                .map(|b| shard_rows(b, rank, world))
-                .collect())
-        },
-        |rows: Vec<usize>| {
-            let xs: Vec<f64> = rows
-                .iter()
-                .flat_map(|&r| x[3 * r..3 * r + 3].to_vec())
-                .collect();
-            let ys: Vec<f64> = rows.iter().map(|&r| y[r]).collect();
-            Ok::<_, seq_train::Error>((
-                Tensor::from_vec(xs, (rows.len(), 3), &Device::Cpu)?,
-                Tensor::from_vec(ys, (rows.len(), 1), &Device::Cpu)?,
-            ))
-        },
-    );
+    let source = Planned::new(plan(64, 16, rank, world), |rows: Vec<usize>| {
+        let xs: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| x[3 * r..3 * r + 3].to_vec())
+            .collect();
+        let ys: Vec<f64> = rows.iter().map(|&r| y[r]).collect();
+        Ok::<_, seq_train::Error>((
+            Tensor::from_vec(xs, (rows.len(), 3), &Device::Cpu)?,
+            Tensor::from_vec(ys, (rows.len(), 1), &Device::Cpu)?,
+        ))
+    });
     let mut cfg = TrainerConfig::new(3);
     (cfg.quiet, cfg.seed, cfg.clip_norm, cfg.checkpoint) = (true, 5, Some(0.5), checkpoint);
     let opt = OptimizerConfig::Sgd {
@@ -166,27 +175,17 @@ fn train_lstm(
         calls: Cell::new(0),
     };
     let (ids, y) = texts();
-    let source = Planned::new(
-        |epoch: usize, seed: u64| {
-            let mut rows: Vec<usize> = (0..640).collect();
-            Rng::new(seed ^ epoch as u64).shuffle(&mut rows);
-            Ok(rows
-                .chunks(32)
-                .map(|b| shard_rows(b, rank, world))
-                .collect())
-        },
-        |rows: Vec<usize>| {
-            let xs: Vec<u32> = rows
-                .iter()
-                .flat_map(|&r| ids[12 * r..12 * r + 12].to_vec())
-                .collect();
-            let ys: Vec<u32> = rows.iter().map(|&r| y[r]).collect();
-            Ok::<_, seq_train::Error>((
-                Tensor::from_vec(xs, (rows.len(), 12), &Device::Cpu)?,
-                Tensor::from_vec(ys, rows.len(), &Device::Cpu)?,
-            ))
-        },
-    );
+    let source = Planned::new(plan(640, 32, rank, world), |rows: Vec<usize>| {
+        let xs: Vec<u32> = rows
+            .iter()
+            .flat_map(|&r| ids[12 * r..12 * r + 12].to_vec())
+            .collect();
+        let ys: Vec<u32> = rows.iter().map(|&r| y[r]).collect();
+        Ok::<_, seq_train::Error>((
+            Tensor::from_vec(xs, (rows.len(), 12), &Device::Cpu)?,
+            Tensor::from_vec(ys, rows.len(), &Device::Cpu)?,
+        ))
+    });
     let mut cfg = TrainerConfig::new(1);
     (cfg.quiet, cfg.seed, cfg.clip_norm) = (true, 9, Some(1.0));
     cfg.checkpoint = checkpoint.map(|p| p.to_path_buf());
