@@ -282,6 +282,9 @@ struct Args {
     /// Only the long-context row, on this engine.
     #[arg(long, value_parser = ["fused", "composed"])]
     long_context: Option<String>,
+    /// Only the workloads whose name contains this text (no training steps).
+    #[arg(long)]
+    only: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -289,7 +292,8 @@ struct Args {
 
 fn main() -> Res<()> {
     seq::core::set_flush_denormals(true);
-    if let Some(engine) = Args::parse().long_context {
+    let args = Args::parse();
+    if let Some(engine) = args.long_context {
         let engine = match engine.as_str() {
             "composed" => Engine::Composed,
             _ => Engine::Fused,
@@ -298,7 +302,11 @@ fn main() -> Res<()> {
     }
     println!("median (min-max) of {RUNS} runs, ms; tokens/s from forward+backward");
     let mut rows = Vec::new();
+    let only = args.only.as_deref();
     for w in workloads()? {
+        if only.is_some_and(|only| !w.name.contains(only)) {
+            continue;
+        }
         let fwd = time(|| (w.run)(Mode::Eval).map(|_| ()))?;
         let fwd_bwd = time(|| Ok((w.run)(Mode::Train)?.backward().map(|_| ())?))?;
         let tokens_per_s = w.tokens as f64 / (fwd_bwd[0] / 1e3);
@@ -320,7 +328,7 @@ fn main() -> Res<()> {
             transformer_sentiment_step,
         ),
     ];
-    for (name, run) in steps {
+    for (name, run) in steps.into_iter().filter(|_| only.is_none()) {
         let step = run()?;
         let tokens_per_s = 64.0 * 40.0 / (step[0] / 1e3);
         println!(

@@ -139,7 +139,10 @@ impl MultiHeadAttention {
         }
         let xavier = Init::XavierUniform { gain: 1.0 }.to_hint(&(3 * e, e).into())?;
         let zeros = Init::Const(0.0).to_hint(&(3 * e).into())?;
-        let out_proj = Linear::new(LinearConfig::new(e, e), vb.pp("out_proj"))?;
+        let out_proj = Linear::new(
+            LinearConfig::new(e, e).with_engine(config.engine),
+            vb.pp("out_proj"),
+        )?;
         let rotary = match config.rotary {
             Some(max_len) => Some(Rotary::new(max_len, e / h, vb.dtype(), vb.device())?),
             None => None,
@@ -163,7 +166,7 @@ impl MultiHeadAttention {
     /// `in_proj_bias`, for `x` `[batch, T, E]`: `[batch, T, n]`.
     fn in_proj(&self, x: &Tensor, from: usize, n: usize) -> Result<Tensor> {
         let e = self.config.embed_dim;
-        let (b, t, width) = x.dims3()?;
+        let (_, _, width) = x.dims3()?;
         if width != e {
             return Err(Error::shape(
                 "MultiHeadAttention",
@@ -173,9 +176,8 @@ impl MultiHeadAttention {
             ));
         }
         let w = self.in_proj_weight.narrow(0, from, n)?;
-        let y = x.reshape((b * t, e))?.matmul(&w.t()?)?;
-        let y = seq_core::add_bias(&y, &self.in_proj_bias.narrow(0, from, n)?)?;
-        Ok(y.reshape((b, t, n))?)
+        let bias = self.in_proj_bias.narrow(0, from, n)?;
+        seq_core::linear(x, &w, Some(&bias), self.config.engine) // [batch, T, n]
     }
 
     /// Projection `i` (0 query, 1 key, 2 value) of `x` `[batch, T, E]`,

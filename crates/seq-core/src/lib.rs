@@ -10,7 +10,8 @@
 //!   composed reference chosen with [`Engine`]: layer norm, dropout (masks
 //!   hashed from seed, step and position, recomputed in backward), GELU
 //!   (exact and tanh forms, exact derivatives), relu, a bias followed by an
-//!   activation ([`Linear::apply_activation`]) or alone ([`add_bias`]).
+//!   activation or alone ([`add_bias`]), and a linear layer's product with
+//!   its bias and ReLU ([`linear`], [`Linear::apply_activation`]).
 //!   Their work is cut into blocks of a fixed size and reduced in a fixed
 //!   order, so results do not depend on the number of threads.
 //! - Parameters: [`Params`] (a seeded `VarMap` that saves and loads
@@ -38,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod affine;
 pub mod beam;
 pub mod cpu;
 mod denormals;
@@ -74,7 +76,7 @@ pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, Gradcheck, GradcheckReport, TensorCheck};
 pub use init::Init;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
-pub use linear::{Linear, LinearConfig};
+pub use linear::{linear, Linear, LinearConfig};
 pub use module::{Mode, Module};
 pub use params::{all_finite, LoadOptions, LoadReport, Params};
 pub use pointwise::add_bias;

@@ -5,7 +5,9 @@ use std::fmt;
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use crate::{Activation, Error, Init, Mode, Module, Result, Seq};
+use crate::affine::affine;
+use crate::pointwise::Kind;
+use crate::{Activation, Engine, Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of a [`Linear`] layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,9 @@ pub struct LinearConfig {
     pub out_features: usize,
     /// Whether to add a bias (default true).
     pub bias: bool,
+    /// The product, bias and ReLU as one op (see [`linear`]) or candle's
+    /// matmul then the bias (default [`Engine::Fused`]).
+    pub engine: Engine,
 }
 
 impl LinearConfig {
@@ -25,7 +30,14 @@ impl LinearConfig {
             in_features,
             out_features,
             bias: true,
+            engine: Engine::Fused,
         }
+    }
+
+    /// With the fused op or the composed reference.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// With or without the bias.
@@ -88,43 +100,92 @@ impl Linear {
     /// # Returns
     /// `[..., out]`.
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
-        let dims = xs.dims();
-        let (i, o) = (self.config.in_features, self.config.out_features);
-        if dims.last() != Some(&i) {
-            return Err(Error::shape("Linear", "input", format!("[..., {i}]"), dims));
-        }
-        let rows = xs.elem_count() / i;
-        let y = xs.reshape((rows, i))?.matmul(&self.weight.t()?)?; // [rows, out]
-        let y = match &self.bias {
-            Some(b) => crate::pointwise::add_bias(&y, b)?,
-            None => y,
-        };
-        let mut out_dims = dims[..dims.len() - 1].to_vec();
-        out_dims.push(o);
-        Ok(y.reshape(out_dims)?)
+        self.expect_input(xs)?;
+        linear(xs, &self.weight, self.bias.as_ref(), self.config.engine)
     }
-}
 
-impl Linear {
-    /// `g(x W^T + b)`: with a bias and relu or GELU, on the CPU in f32/f64,
-    /// the bias and the activation are one op each way (the feed-forward
-    /// block of a Transformer); otherwise [`Linear::apply`] then `g`.
+    /// `g(x W^T + b)`: with a bias and relu, the product, the bias and the
+    /// activation are one op on the CPU (in f32/f64, [`Engine::Fused`]);
+    /// with GELU the activation and its backward are one more op; otherwise
+    /// [`Linear::apply`] then `g`.
     pub fn apply_activation(&self, xs: &Tensor, g: Activation) -> Result<Tensor> {
-        if let (Some(b), Some(kind)) = (&self.bias, g.fused_kind()) {
-            let dims = xs.dims();
-            let i = self.config.in_features;
-            if dims.last() == Some(&i) {
-                let rows = xs.elem_count() / i;
-                let y = xs.reshape((rows, i))?.matmul(&self.weight.t()?)?; // [rows, out]
-                if let Some(y) = crate::pointwise::bias_activation(&y, b, kind)? {
-                    let mut out_dims = dims[..dims.len() - 1].to_vec();
-                    out_dims.push(self.config.out_features);
-                    return Ok(y.reshape(out_dims)?);
-                }
+        self.expect_input(xs)?;
+        if let (Some(b), Some(kind), Engine::Fused) =
+            (&self.bias, g.fused_kind(), self.config.engine)
+        {
+            let fused = match kind {
+                Kind::Relu => Kind::Relu,
+                _ => Kind::Identity,
+            };
+            if let Some(y) = affine_any_rank(xs, &self.weight, b, fused)? {
+                return match kind {
+                    Kind::Relu => Ok(y),
+                    _ => g.apply(&y),
+                };
             }
         }
         g.apply(&self.apply(xs)?)
     }
+
+    fn expect_input(&self, xs: &Tensor) -> Result<()> {
+        let i = self.config.in_features;
+        match xs.dims().last() == Some(&i) {
+            true => Ok(()),
+            false => Err(Error::shape(
+                "Linear",
+                "input",
+                format!("[..., {i}]"),
+                xs.dims(),
+            )),
+        }
+    }
+}
+
+/// `x W^T + b`, PyTorch's `F.linear`: `x` `[..., in]`, `weight` `[out, in]`,
+/// `bias` `[out]`; returns `[..., out]`. With [`Engine::Fused`], a bias,
+/// and a CPU tensor of f32 or f64 the product and the bias are one op
+/// writing the output once (its backward gives all three gradients);
+/// otherwise candle's matmul and a bias op.
+pub fn linear(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    engine: Engine,
+) -> Result<Tensor> {
+    let dims = x.dims();
+    let (o, i) = weight.dims2()?;
+    if dims.last() != Some(&i) {
+        return Err(Error::shape("linear", "input", format!("[..., {i}]"), dims));
+    }
+    if let (Some(b), Engine::Fused) = (bias, engine) {
+        if let Some(y) = affine_any_rank(x, weight, b, Kind::Identity)? {
+            return Ok(y);
+        }
+    }
+    let y = x.reshape(((), i))?.matmul(&weight.t()?)?; // [rows, out]
+    let y = match bias {
+        Some(b) if engine == Engine::Fused => crate::pointwise::add_bias(&y, b)?,
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    Ok(y.reshape(out_shape(dims, o))?)
+}
+
+/// `[..., out]` for an input `[..., in]`.
+fn out_shape(dims: &[usize], out: usize) -> Vec<usize> {
+    let mut shape = dims[..dims.len().saturating_sub(1)].to_vec();
+    shape.push(out);
+    shape
+}
+
+/// The fused op on `x` `[..., in]` seen as `[rows, in]`.
+fn affine_any_rank(x: &Tensor, w: &Tensor, b: &Tensor, kind: Kind) -> Result<Option<Tensor>> {
+    let (o, i) = w.dims2()?;
+    let y = affine(&x.reshape(((), i))?, w, b, kind)?;
+    Ok(match y {
+        Some(y) => Some(y.reshape(out_shape(x.dims(), o))?),
+        None => None,
+    })
 }
 
 impl Module for Linear {

@@ -69,7 +69,7 @@ fn phi_cdf<T: Float>(x: T) -> T {
 impl Kind {
     /// `g(x)` and `g'(x)`.
     #[inline(always)]
-    fn eval<T: Float>(self, x: T) -> (T, T) {
+    pub(crate) fn eval<T: Float>(self, x: T) -> (T, T) {
         let half = T::of(0.5);
         match self {
             Kind::Identity => (x, T::one()),
@@ -159,7 +159,7 @@ impl<T: Float> Job for Block<'_, T> {
 
 /// Runs `kind` over `x` in blocks of whole rows: values, or input gradients
 /// given `dy`.
-fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<&[T]>) -> Vec<T> {
+pub(crate) fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<&[T]>) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
     let n = bias.map_or(1, <[T]>::len).max(1);
     let block = (BLOCK / n).max(1) * n;
@@ -182,7 +182,7 @@ fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<&[T]>) -> V
 }
 
 /// The sums over rows of `g` `[rows, n]`, by blocks of rows summed in order.
-fn column_sums<T: Float>(g: &[T], n: usize) -> Vec<T> {
+pub(crate) fn column_sums<T: Float>(g: &[T], n: usize) -> Vec<T> {
     let mut sums = vec![T::zero(); n];
     for row in g.chunks(n) {
         sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);

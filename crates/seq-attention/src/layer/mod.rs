@@ -133,11 +133,11 @@ impl FeedForward {
         }
         Ok(FeedForward {
             linear1: Linear::new(
-                LinearConfig::new(c.d_model, c.dim_feedforward),
+                LinearConfig::new(c.d_model, c.dim_feedforward).with_engine(c.engine),
                 vb.pp("linear1"),
             )?,
             linear2: Linear::new(
-                LinearConfig::new(c.dim_feedforward, c.d_model),
+                LinearConfig::new(c.dim_feedforward, c.d_model).with_engine(c.engine),
                 vb.pp("linear2"),
             )?,
             activation: c.activation,
