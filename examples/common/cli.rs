@@ -18,6 +18,15 @@ pub fn probability(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A quantile level: strictly between 0 and 1.
+pub fn level(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(q) if q > 0.0 && q < 1.0 => Ok(q),
+        Ok(q) => Err(format!("{q} is not in (0, 1)")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A whole number of at least `min`.
 pub fn at_least(min: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
     move |s| match s.parse::<usize>() {

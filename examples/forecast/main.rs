@@ -1,40 +1,40 @@
-//! Weather forecasting (many-to-one regression): the temperature at Newark
-//! 24 hours ahead from the previous 120 hours of every weather column, with
-//! honest time splits (train January-September, validate October, test
-//! November-December) and normalisation fitted on the training months only.
-//! Prints the test mean absolute error next to the "same as 24 hours ago"
-//! baseline.
+//! Weather forecasting (sequence to sequence regression): the temperature
+//! of each of the next 24 hours from the previous 120 hours of every
+//! weather column, at every station of the file. One model learns from all
+//! stations, each normalised with its own training statistics, with the
+//! hour of the day and the time of year as inputs; honest time splits
+//! (train January-September, validate October, test November-December).
+//! Reports each station's error per hour ahead next to "the same as 24
+//! hours before", and with `--quantiles` an interval and its coverage.
 //!
 //! ```text
-//! cargo run --release --example forecast                 # GRU
-//! cargo run --release --example forecast -- --model tcn  # causal temporal convolutions
+//! cargo run --release --example forecast                            # GRU, both stations
+//! cargo run --release --example forecast -- --quantiles 0.1,0.5,0.9  # and an 80% interval
+//! cargo run --release --example forecast -- --model tcn --seeds 3   # causal convolutions, 3 seeds
 //! ```
 
 #[path = "../common/mod.rs"]
 mod common;
+mod data;
+mod model;
+mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{DType, Device};
 use clap::Parser;
-use seq::conv::{TemporalBlock, TemporalBlockConfig};
-use seq::core::{Dropout, Linear, LinearConfig, Mode, Module, Params, Rng, Seq};
-use seq::data::pipeline::{Normalizer, Windows};
-use seq::data::readers::timeseries::{parse_time, read_series, Missing, SeriesOptions};
-use seq::recurrent::topology::last_layer_state;
-use seq::recurrent::{CellKind, Recurrent, RecurrentConfig};
-use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
+use seq::core::{Params, Rng};
+use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Trainer, TrainerConfig};
 
-use common::cli::{out_dir, positive};
+use common::cli::{level, out_dir, positive};
 use common::report::write_results;
 use common::Error;
+use data::{Stations, AHEAD, PAST};
+use model::Forecaster;
+use report::Scores;
 
-const PAST: usize = 120;
-const AHEAD: usize = 24;
-
-/// Forecast the temperature 24 hours ahead from 120 hours of weather.
+/// Forecast the next 24 hours of temperature from 120 hours of weather.
 #[derive(Parser)]
 #[command(
     after_help = "Missing values are filled by linear interpolation in time, and missing\nhours by interpolation onto the hourly grid."
@@ -43,25 +43,34 @@ struct Args {
     /// Hourly weather CSV with `time_hour`, `origin` and numeric columns.
     #[arg(long, default_value = "data/nyc-weather-2013.csv")]
     data: PathBuf,
-    /// The `origin` to forecast.
-    #[arg(long, default_value = "EWR")]
-    station: String,
+    /// The `origin`s to learn from and forecast, comma-separated [default: every one in the file].
+    #[arg(long, value_delimiter = ',')]
+    stations: Vec<String>,
     /// gru, lstm or tcn (dilated causal convolutions).
     #[arg(long, default_value = "gru", value_parser = ["gru", "lstm", "tcn"])]
     model: String,
+    /// Quantile levels to forecast, comma-separated and rising, with 0.5
+    /// (the point forecast) among them, e.g. 0.1,0.5,0.9; trained on the
+    /// pinball loss [default: one point forecast per hour, squared error].
+    #[arg(long, value_delimiter = ',', value_parser = level)]
+    quantiles: Vec<f64>,
     /// At most this many epochs (early stopping on validation MAE).
     #[arg(long, default_value_t = 12, value_parser = positive)]
     epochs: usize,
     /// Units of the recurrent layer or channels of the TCN.
-    #[arg(long, default_value_t = 32, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     hidden: usize,
     /// AdamW learning rate.
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
-    /// Seed.
+    /// Seed (the first one with --seeds).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Results and curves [default: runs/forecast/MODEL].
+    /// Train with this many seeds (SEED, SEED + 1, ...), each saved in
+    /// OUT/seed-N, and report the mean and standard deviation.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    seeds: usize,
+    /// Results, plot and curves [default: runs/forecast/MODEL].
     #[arg(long)]
     out: Option<PathBuf>,
     /// A tiny run in seconds (used by `cargo xtask check`).
@@ -69,237 +78,81 @@ struct Args {
     smoke: bool,
 }
 
-/// Past hours `[batch, 120, columns]` and the normalised temperature 24
-/// hours after the last of them `[batch, 1]`.
-#[derive(Clone)]
-struct Batch {
-    x: Tensor,
-    y: Tensor,
-}
-
-/// A sequence encoder and a linear head on its last step.
-struct Forecaster {
-    rnn: Option<Box<dyn Recurrent>>,
-    tcn: Vec<TemporalBlock>,
-    dropout: Dropout,
-    head: Linear,
-    /// Degrees per normalised unit of temperature, for the MAE metric.
-    temp_std: f64,
-}
-
-impl Forecaster {
-    fn new(
-        kind: &str,
-        inputs: usize,
-        hidden: usize,
-        temp_std: f64,
-        vb: VarBuilder,
-    ) -> seq::core::Result<Self> {
-        let (rnn, tcn) = match kind {
-            "tcn" => {
-                // Dilations 1..16 with kernel 3: a receptive field of 125 hours.
-                let blocks = [1, 2, 4, 8, 16]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| {
-                        TemporalBlock::new(
-                            TemporalBlockConfig::new(
-                                if i == 0 { inputs } else { hidden },
-                                hidden,
-                                d,
-                            ),
-                            vb.pp(format!("tcn.{i}")),
-                        )
-                    })
-                    .collect::<seq::core::Result<Vec<_>>>()?;
-                (None, blocks)
-            }
-            _ => {
-                let cell = if kind == "lstm" {
-                    CellKind::Lstm
-                } else {
-                    CellKind::Gru
-                };
-                (
-                    Some(cell.build(RecurrentConfig::new(inputs, hidden), vb.pp("rnn"))?),
-                    Vec::new(),
-                )
-            }
-        };
-        Ok(Forecaster {
-            rnn,
-            tcn,
-            dropout: Dropout::new(0.2, 3)?,
-            head: Linear::new(LinearConfig::new(hidden, 1), vb.pp("head"))?,
-            temp_std,
-        })
-    }
-
-    /// `[batch, 1]` normalised temperatures.
-    fn predict(&self, x: &Tensor, mode: Mode) -> seq::core::Result<Tensor> {
-        let xs = Seq::new(x.clone())?;
-        let last = match &self.rnn {
-            Some(rnn) => {
-                last_layer_state(&rnn.forward_with_state(&xs, None, mode)?.1, rnn.config())?
-            }
-            None => {
-                let mut h = xs;
-                for block in &self.tcn {
-                    h = block.forward(&h, mode)?;
-                }
-                seq::core::pool::last_over_time(h.values(), None)?
-            }
-        };
-        self.head.apply(&self.dropout.apply(&last, mode)?)
-    }
-}
-
-impl Task<Batch> for Forecaster {
-    fn loss(&self, b: &Batch, mode: Mode) -> seq::core::Result<Tensor> {
-        seq::train::loss::mse(&self.predict(&b.x, mode)?, &b.y)
-    }
-
-    fn metrics(&self, batches: &[Batch]) -> seq::core::Result<Vec<(String, f64)>> {
-        let (mut total, mut n) = (0.0, 0);
-        for b in batches {
-            let err = (self.predict(&b.x, Mode::Eval)? - &b.y)?.abs()?;
-            total += err.sum_all()?.to_scalar::<f32>()? as f64;
-            n += b.y.dims()[0];
-        }
-        Ok(vec![(
-            "mae_degrees".into(),
-            total / n as f64 * self.temp_std,
-        )])
-    }
-
-    fn size(&self, b: &Batch) -> usize {
-        b.x.dims()[0]
-    }
-}
-
 fn main() {
     common::main("forecast", || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let start = Instant::now();
+    let q = &args.quantiles;
+    if !q.is_empty() && (!q.contains(&0.5) || q.windows(2).any(|w| w[0] >= w[1])) {
+        return Err(format!("--quantiles {q:?}: the levels must rise and include 0.5").into());
+    }
     let device = seq::core::best_device();
-    let options = SeriesOptions {
-        time_column: "time_hour".into(),
-        filter: Some(("origin".into(), args.station.clone())),
-        missing: Missing::Interpolate,
-        ..SeriesOptions::default()
-    };
-    let raw = read_series(&args.data, &options).map_err(|e| {
-        format!(
-            "--station {} --data {}: {e}",
-            args.station,
-            args.data.display()
-        )
-    })?;
-    println!(
-        "{}: {} hours at {}, {} missing values filled, {} gaps ({} hours) filled on the hourly grid",
-        args.data.display(),
-        raw.values.len(),
-        args.station,
-        raw.report.filled,
-        raw.report.gaps.len(),
-        raw.report.gaps.iter().map(|g| g.missing_steps).sum::<i64>()
-    );
-    let series = raw.resample(3600)?;
-    let temp = series
-        .columns
-        .iter()
-        .position(|c| c == "temp")
-        .ok_or("the data has no `temp` column")?;
-    let at = |date: &str| -> Result<usize, Error> {
-        let t = parse_time(date).ok_or("a fixed date")?;
-        Ok(series.times.partition_point(|&x| x < t))
-    };
-    let (oct, nov) = (at("2013-10-01T00:00:00Z")?, at("2013-11-01T00:00:00Z")?);
-    let n = series.values.len();
-    let norm = Normalizer::fit(&series.values, 0..oct)?;
-    let values = norm.apply(&series.values);
-
-    let windows = Windows {
-        sequence_length: PAST,
-        sampling_rate: 1,
-        sequence_stride: 1,
-        target_offset: PAST - 1 + AHEAD,
-    };
-    let split =
-        |rows: std::ops::Range<usize>, stride: usize, limit: usize| -> Result<Vec<usize>, Error> {
-            Ok(windows
-                .starts(rows)?
-                .into_iter()
-                .step_by(stride)
-                .take(limit)
-                .collect())
+    let data = Stations::read(
+        &args.data,
+        &args.stations,
+        if args.smoke { 64 } else { usize::MAX },
+    )?;
+    let mut out = out_dir(args.out.as_deref(), "forecast", &args.model);
+    if args.smoke {
+        out = out.join("smoke"); // a smoke run never overwrites a trained model
+    }
+    let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
+    let mut runs = Vec::with_capacity(seeds.len());
+    for &seed in &seeds {
+        let dir = match seeds.len() {
+            1 => out.clone(),
+            _ => out.join(format!("seed-{seed}")),
         };
-    let limit = if args.smoke { 64 } else { usize::MAX };
-    let (train, val, test) = (
-        split(0..oct, 2, limit)?,
-        split(oct..nov, 1, limit)?,
-        split(nov..n, 1, limit)?,
+        runs.push(train(&args, &data, seed, &dir, &device)?);
+    }
+    if seeds.len() > 1 {
+        summarise(&args, &data, &seeds, &runs, &out)?;
+    }
+    Ok(())
+}
+
+/// Trains one model and scores it on the test months; saves the model, the
+/// stations' normalisation, the results, `horizons.tsv` and `forecast.svg`.
+fn train(
+    args: &Args,
+    data: &Stations,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+) -> Result<Vec<Scores>, Error> {
+    let start = Instant::now();
+    let (train, val, test) = (data.split(0), data.split(1), data.split(2));
+    println!(
+        "{} training, {} validation, {} test windows of {PAST} hours from {} stations; model {}, seed {seed}",
+        train.len(),
+        val.len(),
+        test.len(),
+        data.stations.len(),
+        args.model
     );
-    // The windows starting at `chunk`, as one batch.
-    let make = |chunk: &[usize]| -> seq::core::Result<Batch> {
-        let x: Vec<f32> = chunk
-            .iter()
-            .flat_map(|&s| {
-                windows
-                    .rows(s)
-                    .flat_map(|r| values[r].iter().map(|&v| v as f32))
-            })
-            .collect();
-        let y: Vec<f32> = chunk
-            .iter()
-            .map(|&s| values[windows.target(s)][temp] as f32)
-            .collect();
-        Ok(Batch {
-            x: Tensor::from_vec(x, (chunk.len(), PAST, series.columns.len()), &device)?,
-            y: Tensor::from_vec(y, (chunk.len(), 1), &device)?,
-        })
-    };
-    let batch = |starts: &[usize]| -> seq::core::Result<Vec<Batch>> {
-        starts.chunks(64).map(make).collect()
+    let batches = |w: &[(usize, usize)]| -> seq::core::Result<Vec<_>> {
+        w.chunks(64).map(|c| data.batch(c, device)).collect()
     };
     // Training windows: new batches of 64 every epoch, drawn from the seed.
     let train_b = Planned::new(
         |epoch: usize, seed: u64| {
             let mut order = train.clone();
             Rng::new(seed ^ (epoch as u64 + 1)).shuffle(&mut order);
-            Ok(order.chunks(64).map(<[usize]>::to_vec).collect())
+            Ok(order.chunks(64).map(<[_]>::to_vec).collect())
         },
-        |chunk: Vec<usize>| Ok(make(&chunk)?),
+        |chunk: Vec<(usize, usize)>| Ok(data.batch(&chunk, device)?),
     );
-    let (val_b, test_b) = (batch(&val)?, batch(&test)?);
-    println!(
-        "{} training, {} validation, {} test windows of {PAST} hours; model {}",
-        train.len(),
-        val.len(),
-        test.len(),
-        args.model
-    );
+    let (val_b, test_b) = (batches(&val)?, batches(&test)?);
 
-    // The baseline: the temperature 24 hours before the target, the last input hour.
-    let baseline = test
-        .iter()
-        .map(|&s| {
-            (series.values[windows.target(s)][temp]
-                - series.values[windows.target(s) - AHEAD][temp])
-                .abs()
-        })
-        .sum::<f64>()
-        / test.len() as f64;
-
-    let params = Params::new(args.seed);
+    let params = Params::new(seed);
     let model = Forecaster::new(
         &args.model,
-        series.columns.len(),
+        data.inputs(),
         args.hidden,
-        norm.std[temp],
-        params.var_builder(DType::F32, &device),
+        args.quantiles.clone(),
+        data.stations.iter().map(|s| s.temp_std()).collect(),
+        params.var_builder(DType::F32, device),
     )?;
     let optimizer = OptimizerConfig::AdamW {
         lr: args.lr,
@@ -308,36 +161,124 @@ fn run(args: Args) -> Result<(), Error> {
         weight_decay: 0.0,
     }
     .build(params.named_vars())?;
-    let out = out_dir(args.out.as_deref(), "forecast", &args.model).join(if args.smoke {
-        "smoke"
-    } else {
-        ""
-    });
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
-    tc.seed = args.seed;
+    tc.seed = seed;
     tc.clip_norm = Some(1.0);
     tc.early_stopping = Some(EarlyStopping::new("val_mae_degrees", Goal::Min, 3));
-    tc.log_dir = Some(out.clone());
+    tc.log_dir = Some(out.to_path_buf());
     let mut trainer = Trainer::new(tc, params.clone(), optimizer);
     let history = trainer.fit(&model, &train_b, Some(&val_b))?;
-    let mae = model.metrics(&test_b)?[0].1;
+    let scores = report::evaluate(&model, data, &test_b)?;
     let seconds = start.elapsed().as_secs_f64();
-    println!("test MAE {mae:.3} F (same as 24 hours ago: {baseline:.3} F) after {} epochs in {seconds:.1} s", history.epochs.len());
+    for sc in &scores {
+        let ((mean, base_mean), (day, base_day)) = (sc.mean(), sc.day());
+        let coverage = sc
+            .coverage
+            .map(|c| format!("; {:.1}% of hours inside the outer quantiles", 100.0 * c))
+            .unwrap_or_default();
+        println!(
+            "{}: test MAE over the next {AHEAD} hours {mean:.3} F (same as 24 hours before: {base_mean:.3} F, {:.1}% better); 24 hours ahead {day:.3} F ({base_day:.3} F, {:.1}% better){coverage}",
+            sc.station,
+            100.0 * (1.0 - mean / base_mean),
+            100.0 * (1.0 - day / base_day),
+        );
+    }
+    println!("{} epochs in {seconds:.1} s", history.epochs.len());
     params.save(out.join("model.safetensors"))?;
+    report::write_horizons(&out.join("horizons.tsv"), &scores)?;
+    report::plot(&out.join("forecast.svg"), &scores)?;
     write_results(
-        &out,
+        out,
         &serde_json::json!({
             "example": "forecast",
-            "model": args.model.to_string(),
-            "test_mae_f": mae,
-            "baseline_mae_f": baseline,
+            "model": args.model,
+            "hidden": args.hidden,
+            "seed": seed,
+            "past_hours": PAST,
+            "hours_ahead": AHEAD,
+            "columns": data.columns,
+            "quantiles": args.quantiles,
+            "stations": data.stations.iter().zip(&scores).map(|(st, sc)| serde_json::json!({
+                "station": st.name,
+                "mean": st.norm.mean,
+                "std": st.norm.std,
+                "test_mae_f_by_hour": sc.mae,
+                "same_as_24h_before_f_by_hour": sc.baseline,
+                "test_mae_f": sc.mean().0,
+                "baseline_mae_f": sc.mean().1,
+                "test_mae_f_24h": sc.day().0,
+                "baseline_mae_f_24h": sc.day().1,
+                "interval_coverage": sc.coverage,
+            })).collect::<Vec<_>>(),
             "epochs": history.epochs.len(),
             "seconds": seconds,
         }),
     )?;
     println!(
-        "saved the model, results and training curves in {}",
+        "saved the model, results, horizons.tsv, forecast.svg and training curves in {}",
         out.display()
     );
-    Ok(())
+    Ok(scores)
+}
+
+/// The mean and sample standard deviation over seeds of each station's
+/// gain over the baseline, over the next 24 hours and 24 hours ahead.
+fn summarise(
+    args: &Args,
+    data: &Stations,
+    seeds: &[u64],
+    runs: &[Vec<Scores>],
+    out: &Path,
+) -> Result<(), Error> {
+    let stat = |v: &[f64]| {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        (mean, sd)
+    };
+    let mut rows = Vec::new();
+    for (s, st) in data.stations.iter().enumerate() {
+        let gain = |f: fn(&Scores) -> (f64, f64)| -> Vec<f64> {
+            runs.iter()
+                .map(|r| {
+                    let (m, b) = f(&r[s]);
+                    1.0 - m / b
+                })
+                .collect()
+        };
+        let (mae, day): (Vec<f64>, Vec<f64>) =
+            runs.iter().map(|r| (r[s].mean().0, r[s].day().0)).unzip();
+        let ((g, gsd), (gd, gdsd)) = (stat(&gain(Scores::mean)), stat(&gain(Scores::day)));
+        println!(
+            "{} over {} seeds: test MAE {:.3} +- {:.3} F, {:.1}% +- {:.1}% better than the same as 24 hours before; 24 hours ahead {:.3} +- {:.3} F, {:.1}% +- {:.1}% better",
+            st.name,
+            seeds.len(),
+            stat(&mae).0,
+            stat(&mae).1,
+            100.0 * g,
+            100.0 * gsd,
+            stat(&day).0,
+            stat(&day).1,
+            100.0 * gd,
+            100.0 * gdsd
+        );
+        rows.push(serde_json::json!({
+            "station": st.name,
+            "test_mae_f": mae,
+            "test_mae_f_24h": day,
+            "gain_over_baseline_mean": g,
+            "gain_over_baseline_sd": gsd,
+            "gain_24h_mean": gd,
+            "gain_24h_sd": gdsd,
+        }));
+    }
+    write_results(
+        out,
+        &serde_json::json!({
+            "example": "forecast",
+            "model": args.model,
+            "seeds": seeds,
+            "stations": rows,
+        }),
+    )
 }

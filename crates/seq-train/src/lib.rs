@@ -11,7 +11,9 @@
 //! - [`ctc`]: the CTC loss (PyTorch's `nn.CTCLoss`) and its greedy and
 //!   prefix beam search decoders.
 //! - [`loss`]: cross-entropy from logits (ignore index, label smoothing),
-//!   binary cross-entropy from logits, MSE, MAE, Huber.
+//!   binary cross-entropy from logits, MSE, MAE, Huber, pinball (quantiles).
+//! - [`word2vec`]: word vectors learned from any text (skip-gram with
+//!   negative sampling), saved in word2vec's text format.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop with weight
 //!   decay, PyTorch's update rules, state saved and restored.
 //! - [`Schedule`]: constant, step, exponential, cosine with warm-up, the
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod optim;
 mod schedule;
 mod trainer;
+pub mod word2vec;
 
 pub use callback::{Callback, Control, ReduceLrOnPlateau};
 pub use data::{DataSource, Loader, Planned, Streamed};

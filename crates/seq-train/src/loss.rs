@@ -265,6 +265,40 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
     Ok(((quadratic.sqr()? * 0.5)? + (linear * delta)?)?.mean_all()?)
 }
 
+/// Pinball (quantile) loss: `pred` `[..., Q]` holds a forecast for each
+/// of the `Q` quantile levels `quantiles` (each in (0, 1)), `target`
+/// `[...]` the observed values. For `r = target - pred` and level `tau` the
+/// loss is `max(tau r, (tau - 1) r)`, averaged over every element and
+/// level: under- and over-forecasts cost `tau` and `1 - tau` per unit, so
+/// over a sample the loss is least at its `tau`-quantile (at `tau = 0.5`
+/// it is half the absolute error).
+pub fn pinball(pred: &Tensor, target: &Tensor, quantiles: &[f64]) -> Result<Tensor> {
+    if quantiles.is_empty() || quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0)) {
+        return Err(Error::config(
+            "pinball",
+            format!("quantile levels must lie in (0, 1), got {quantiles:?}"),
+        ));
+    }
+    let dims = pred.dims();
+    if dims.split_last() != Some((&quantiles.len(), target.dims())) {
+        return Err(Error::shape(
+            "pinball",
+            "prediction",
+            format!(
+                "{:?} + [{}] (the target's shape, then one per level)",
+                target.dims(),
+                quantiles.len()
+            ),
+            dims,
+        ));
+    }
+    let tau = Tensor::new(quantiles, pred.device())?.to_dtype(pred.dtype())?;
+    let r = target.unsqueeze(dims.len() - 1)?.broadcast_sub(pred)?; // [..., Q]
+                                                                    // max(tau r, (tau - 1) r) = tau r + max(-r, 0)
+    let loss = (r.broadcast_mul(&tau)? + r.neg()?.relu()?)?;
+    Ok(loss.mean_all()?)
+}
+
 fn same_shape(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.dims() != b.dims() {
         return Err(Error::shape(
@@ -284,6 +318,33 @@ mod tests {
 
     fn scalar(t: Tensor) -> f64 {
         t.to_scalar::<f64>().unwrap()
+    }
+
+    /// Pinball loss by hand, and its least value over constant forecasts of
+    /// a sample at the sample's quantile.
+    #[test]
+    fn pinball_by_hand_and_least_at_the_quantile() {
+        let dev = &Device::Cpu;
+        // Target 2; forecasts 1 (under by 1) and 4 (over by 2) at levels 0.1 and 0.9.
+        let pred = Tensor::new(&[[1.0f64, 4.0]], dev).unwrap();
+        let target = Tensor::new(&[2.0f64], dev).unwrap();
+        let got = scalar(pinball(&pred, &target, &[0.1, 0.9]).unwrap());
+        assert!((got - (0.1 * 1.0 + 0.1 * 2.0) / 2.0).abs() < 1e-15, "{got}");
+        // Over 1..=9, the loss of a constant forecast c at level 0.25 is least at c = 3.
+        let sample: Vec<f64> = (1..=9).map(f64::from).collect();
+        let target = Tensor::new(&sample[..], dev).unwrap();
+        let at = |c: f64| {
+            let pred = Tensor::full(c, (9, 1), dev).unwrap();
+            scalar(pinball(&pred, &target, &[0.25]).unwrap())
+        };
+        let best = (0..=100)
+            .map(|i| i as f64 / 10.0)
+            .min_by(|a, b| at(*a).total_cmp(&at(*b)));
+        assert_eq!(best, Some(3.0));
+        // Bad levels and shapes are errors.
+        let pred = Tensor::zeros((9, 2), DType::F64, dev).unwrap();
+        assert!(pinball(&pred, &target, &[0.5, 1.0]).is_err());
+        assert!(pinball(&pred, &target, &[0.5]).is_err());
     }
 
     #[test]

@@ -134,6 +134,21 @@ impl TimeSeries {
     }
 }
 
+/// The values of `column` in a CSV file, each once, in the order they first
+/// appear: the series a file interleaves (the stations of a weather file,
+/// to read one by one with [`SeriesOptions::filter`]).
+pub fn distinct_values(path: &Path, column: &str) -> Result<Vec<String>> {
+    let mut table = Table::open(path, b',')?;
+    let c = table.column(column)?;
+    let mut seen: Vec<String> = Vec::new();
+    for (_, record) in table.rows()? {
+        if !seen.iter().any(|s| s == &record[c]) {
+            seen.push(record[c].to_string());
+        }
+    }
+    Ok(seen)
+}
+
 /// Reads a CSV time series; see [`SeriesOptions`] and [`Missing`].
 pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
     let mut table = Table::open(path, b',')?;
@@ -392,6 +407,21 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_values_in_order_of_first_appearance() {
+        let dir = std::env::temp_dir().join(format!("seq-distinct-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.csv");
+        std::fs::write(&path, "t,origin,v\n1,JFK,2\n1,EWR,3\n2,JFK,4\n2,LGA,5\n").unwrap();
+        assert_eq!(
+            distinct_values(&path, "origin").unwrap(),
+            ["JFK", "EWR", "LGA"]
+        );
+        let err = distinct_values(&path, "station").unwrap_err().to_string();
+        assert!(err.contains("w.csv") && err.contains("station"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn timestamps_in_the_common_layouts() {
