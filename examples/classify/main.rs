@@ -25,7 +25,7 @@ use common::cli::{positive, probability};
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{confusion_table, majority_baseline, write_results, write_text};
-use common::words::{vocabulary, word_ids};
+use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
 
 /// Genre of Brown corpus passages and speaker of 2016 debate statements.
@@ -73,9 +73,19 @@ struct Args {
     /// Dropout on word vectors and features.
     #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f64,
-    /// Seed of the split, the weights and the batch order.
+    /// Start the word vectors from this word2vec text file (e.g. the
+    /// word2vec example's `vectors.txt`); its width must be --embed.
+    #[arg(long, value_name = "FILE")]
+    vectors: Option<PathBuf>,
+    /// Seed of the split, the weights and the batch order (the first one
+    /// with --seeds).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Repeat with this many seeds (SEED, SEED + 1, ...: other splits,
+    /// weights and batches), each saved in OUT/TASK/MODEL/seed-N, and
+    /// report the mean and standard deviation.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    seeds: usize,
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
@@ -92,40 +102,69 @@ fn run(args: Args) -> Result<(), Error> {
     } else {
         args.out.clone()
     };
+    let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
     let mut rows = Vec::new();
     let mut table = vec![
-        "| task | model | test accuracy | macro-F1 | majority baseline (acc / macro-F1) | time |"
+        "| task | model | seed | test accuracy | macro-F1 | majority baseline (acc / macro-F1) | time |"
             .to_string(),
-        "|---|---|---|---|---|---|".to_string(),
+        "|---|---|---|---|---|---|---|".to_string(),
     ];
     for name in &args.tasks {
-        let mut task = match name.as_str() {
-            "genre" => corpora::brown(&args.brown, args.passage, args.seed)?,
-            _ => corpora::debates(&args.debates, args.seed)?,
-        };
-        if args.smoke {
-            task.train.sample(256);
-            task.val.sample(64);
-            task.test.sample(64);
+        let mut scores = vec![Vec::new(); args.models.len()];
+        for &seed in &seeds {
+            let mut task = match name.as_str() {
+                "genre" => corpora::brown(&args.brown, args.passage, seed)?,
+                _ => corpora::debates(&args.debates, seed)?,
+            };
+            if args.smoke {
+                task.train.sample(256);
+                task.val.sample(64);
+                task.test.sample(64);
+            }
+            println!(
+                "{}: {} classes; {} training, {} validation, {} test texts (seed {seed})",
+                task.name,
+                task.classes.len(),
+                task.train.texts.len(),
+                task.val.texts.len(),
+                task.test.texts.len()
+            );
+            for (&kind, scores) in args.models.iter().zip(&mut scores) {
+                let mut dir = out.join(task.name).join(kind.name());
+                if seeds.len() > 1 {
+                    dir = dir.join(format!("seed-{seed}"));
+                }
+                let row = fit_one(&args, &task, kind, seed, &dir, &device)?;
+                table.push(row.markdown.clone());
+                scores.push(row.scores);
+                rows.push(row.json);
+            }
         }
-        println!(
-            "{}: {} classes; {} training, {} validation, {} test texts",
-            task.name,
-            task.classes.len(),
-            task.train.texts.len(),
-            task.val.texts.len(),
-            task.test.texts.len()
-        );
-        for &kind in &args.models {
-            let row = fit_one(&args, &task, kind, &out, &device)?;
-            table.push(row.markdown.clone());
-            rows.push(row.json);
+        if seeds.len() > 1 {
+            for (kind, scores) in args.models.iter().zip(&scores) {
+                let (acc, f1): (Vec<f64>, Vec<f64>) = scores.iter().copied().unzip();
+                let ((a, a_sd), (f, f_sd)) = (mean_sd(&acc), mean_sd(&f1));
+                table.push(format!(
+                    "| {name} | {} | mean of {} | {a:.3} +- {a_sd:.3} | {f:.3} +- {f_sd:.3} | | |",
+                    kind.name(),
+                    seeds.len()
+                ));
+                rows.push(serde_json::json!({
+                    "task": name,
+                    "model": kind.name(),
+                    "seeds": seeds,
+                    "test_accuracy_mean": a,
+                    "test_accuracy_sd": a_sd,
+                    "macro_f1_mean": f,
+                    "macro_f1_sd": f_sd,
+                }));
+            }
         }
     }
     println!("\n{}", table.join("\n"));
     write_results(
         &out,
-        &serde_json::json!({"example": "classify", "runs": rows}),
+        &serde_json::json!({"example": "classify", "vectors": args.vectors, "runs": rows}),
     )?;
     println!(
         "results, confusion matrices and training curves in {}",
@@ -134,10 +173,20 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// The mean and the sample standard deviation (0 for one value).
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
 /// One trained model's line in the table and its JSON.
 struct Row {
     markdown: String,
     json: serde_json::Value,
+    /// Test accuracy and macro-F1.
+    scores: (f64, f64),
 }
 
 /// Trains `kind` on `task` and tests it.
@@ -145,7 +194,8 @@ fn fit_one(
     args: &Args,
     task: &Task,
     kind: Kind,
-    out: &std::path::Path,
+    seed: u64,
+    dir: &std::path::Path,
     device: &Device,
 ) -> Result<Row, Error> {
     let start = Instant::now();
@@ -169,7 +219,7 @@ fn fit_one(
         device,
     );
     let (val, test) = (batches(&task.val, 128)?, batches(&task.test, 128)?);
-    let params = Params::new(args.seed);
+    let params = Params::new(seed);
     let config = EncoderConfig {
         kind,
         vocab: tokenizer.vocab_size(),
@@ -180,6 +230,14 @@ fn fit_one(
     };
     let classes = task.classes.len();
     let model = Classifier::new(config, classes, params.var_builder(DType::F32, device))?;
+    if let Some(path) = &args.vectors {
+        let found = load_word_vectors(&params, path, &tokenizer)?;
+        println!(
+            "word vectors from {}: {:.1}% of the vocabulary",
+            path.display(),
+            100.0 * found
+        );
+    }
     let optimizer = OptimizerConfig::AdamW {
         lr: args.lr,
         betas: (0.9, 0.999),
@@ -187,11 +245,10 @@ fn fit_one(
         weight_decay: 0.01,
     }
     .build(params.named_vars())?;
-    let dir = out.join(task.name).join(kind.name());
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
-    tc.seed = args.seed;
+    tc.seed = seed;
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 3));
-    tc.log_dir = Some(dir.clone());
+    tc.log_dir = Some(dir.to_path_buf());
     println!("{} / {}:", task.name, kind.name());
     Trainer::new(tc, params, optimizer).fit(&model, &fit, Some(&val))?;
 
@@ -212,13 +269,15 @@ fn fit_one(
     write_text(&dir.join("confusion.txt"), &confusion)?;
     Ok(Row {
         markdown: format!(
-            "| {} | {} | {acc:.3} | {f1:.3} | {majority:.3} / {majority_f1:.3} | {seconds:.0} s |",
+            "| {} | {} | {seed} | {acc:.3} | {f1:.3} | {majority:.3} / {majority_f1:.3} | {seconds:.0} s |",
             task.name,
             kind.name()
         ),
+        scores: (acc, f1),
         json: serde_json::json!({
             "task": task.name,
             "model": kind.name(),
+            "seed": seed,
             "classes": task.classes,
             "test_accuracy": acc,
             "macro_f1": f1,

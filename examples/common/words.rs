@@ -43,3 +43,59 @@ pub fn reviews(
     let labels = rows.iter().map(|r| u32::from(r.label == "pos")).collect();
     Ok((tokenizer, ids, labels))
 }
+
+/// Sets the rows of the model's word vectors (its one `*embedding.weight`
+/// in `params`) for the words of `tokenizer` that have a vector in the
+/// word2vec text file `path` (what the word2vec example writes); the other
+/// rows keep their initial values. Returns the share of the vocabulary
+/// found.
+pub fn load_word_vectors(
+    params: &seq::core::Params,
+    path: &std::path::Path,
+    tokenizer: &Tokenizer,
+) -> Result<f64, Error> {
+    use seq::data::vectors::{read_vectors, VectorFormat};
+    let vars: Vec<_> = params
+        .named_vars()
+        .into_iter()
+        .filter(|(n, _)| n.ends_with("embedding.weight"))
+        .collect();
+    let [(name, var)] = &vars[..] else {
+        return Err(format!(
+            "--vectors: the model has {} word embeddings, not one",
+            vars.len()
+        )
+        .into());
+    };
+    let vectors = read_vectors(path, VectorFormat::Word2VecText)?;
+    let mut rows = var
+        .as_tensor()
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec2::<f32>()?;
+    let width = rows.first().map_or(0, Vec::len);
+    if let Some(v) = vectors.values().next().filter(|v| v.len() != width) {
+        return Err(format!(
+            "--vectors {}: vectors of {} values, the model's words ({name}) have {width} (set --embed {})",
+            path.display(),
+            v.len(),
+            v.len()
+        )
+        .into());
+    }
+    let mut found = 0;
+    for (id, row) in rows
+        .iter_mut()
+        .enumerate()
+        .take(tokenizer.vocab_size())
+        .skip(1)
+    {
+        let word = tokenizer.id_to_token(id as u32).unwrap_or_default();
+        if let Some(v) = vectors.get(&word) {
+            row.copy_from_slice(v);
+            found += 1;
+        }
+    }
+    let weights = candle_core::Tensor::new(rows, var.device())?.to_dtype(var.dtype())?;
+    var.set(&weights)?;
+    Ok(found as f64 / tokenizer.vocab_size().max(1) as f64)
+}

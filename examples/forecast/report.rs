@@ -21,9 +21,18 @@ pub struct Scores {
     pub baseline: Vec<f64>,
     /// The share of hours inside the outer quantiles' interval (with quantiles).
     pub coverage: Option<f64>,
-    /// Per test window: the hour 24 ahead, its temperature, the point
-    /// forecast and the outer quantiles' forecasts (degrees F).
-    pub day_ahead: Vec<(usize, f64, f64, Option<(f64, f64)>)>,
+    /// Per test window, the forecast 24 hours ahead.
+    pub day_ahead: Vec<DayAhead>,
+}
+
+/// A forecast 24 hours ahead against what came (degrees F).
+pub struct DayAhead {
+    /// The hour forecast (an index into the station's hours).
+    pub hour: usize,
+    pub actual: f64,
+    pub forecast: f64,
+    /// The outer quantiles' forecasts, with quantiles.
+    pub band: Option<(f64, f64)>,
 }
 
 impl Scores {
@@ -81,8 +90,12 @@ pub fn evaluate(
                 (degrees(at[0]), degrees(at[levels - 1]))
             });
             let target = last + AHEAD;
-            sc.day_ahead
-                .push((target, st.temp_f[target], degrees(p[AHEAD - 1]), band));
+            sc.day_ahead.push(DayAhead {
+                hour: target,
+                actual: st.temp_f[target],
+                forecast: degrees(p[AHEAD - 1]),
+                band,
+            });
             counts[s].0 += 1;
         }
     }
@@ -129,11 +142,9 @@ pub fn plot(path: &Path, scores: &[Scores]) -> Result<(), Error> {
             let days = &sc.day_ahead;
             let (lo, hi) = days
                 .iter()
-                .flat_map(|&(_, a, f, band)| {
-                    [a, f]
-                        .into_iter()
-                        .chain(band.map(|b| b.0))
-                        .chain(band.map(|b| b.1))
+                .flat_map(|d| {
+                    let band = d.band.into_iter().flat_map(|(lo, hi)| [lo, hi]);
+                    [d.actual, d.forecast].into_iter().chain(band)
                 })
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
                     (l.min(v), h.max(v))
@@ -143,8 +154,8 @@ pub fn plot(path: &Path, scores: &[Scores]) -> Result<(), Error> {
             } else {
                 (0.0, 1.0)
             };
-            let first = days.first().map_or(0, |d| d.0);
-            let x_end = days.last().map_or(1, |d| d.0).max(first + 1);
+            let first = days.first().map_or(0, |d| d.hour);
+            let x_end = days.last().map_or(1, |d| d.hour).max(first + 1);
             let mut chart = ChartBuilder::on(area)
                 .caption(
                     format!(
@@ -163,11 +174,12 @@ pub fn plot(path: &Path, scores: &[Scores]) -> Result<(), Error> {
                 .y_desc("degrees F")
                 .draw()?;
             let day = |i: usize| (i - first) as f64 / 24.0;
-            if days.iter().any(|d| d.3.is_some()) {
+            if days.iter().any(|d| d.band.is_some()) {
                 for (k, name) in [(0, "outer quantiles"), (1, "")] {
-                    let band = days
-                        .iter()
-                        .filter_map(|d| d.3.map(|b| (day(d.0), if k == 0 { b.0 } else { b.1 })));
+                    let band = days.iter().filter_map(|d| {
+                        d.band
+                            .map(|b| (day(d.hour), if k == 0 { b.0 } else { b.1 }))
+                    });
                     let series =
                         chart.draw_series(LineSeries::new(band, RGBColor(170, 170, 220)))?;
                     if !name.is_empty() {
@@ -177,12 +189,12 @@ pub fn plot(path: &Path, scores: &[Scores]) -> Result<(), Error> {
                     }
                 }
             }
-            let actual = days.iter().map(|d| (day(d.0), d.1));
+            let actual = days.iter().map(|d| (day(d.hour), d.actual));
             chart
                 .draw_series(LineSeries::new(actual, BLACK))?
                 .label("actual")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
-            let forecast = days.iter().map(|d| (day(d.0), d.2));
+            let forecast = days.iter().map(|d| (day(d.hour), d.forecast));
             chart
                 .draw_series(LineSeries::new(forecast, RED))?
                 .label("forecast")

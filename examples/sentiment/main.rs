@@ -28,7 +28,7 @@ use common::classifier::{text_batches, text_source, Classifier};
 use common::cli::{out_dir, positive, probability};
 use common::encoder::{EncoderConfig, Kind};
 use common::report::{majority_baseline, write_results, write_text};
-use common::words::{vocabulary, word_ids};
+use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
 
 /// Sentiment analysis on Rotten Tomatoes reviews (many-to-one).
@@ -71,6 +71,10 @@ struct Args {
     /// buckets (fastText); 0: words only.
     #[arg(long, default_value_t = 0)]
     bigrams: usize,
+    /// Start the word vectors from this word2vec text file (e.g. the
+    /// word2vec example's `vectors.txt`); its width must be --embed.
+    #[arg(long, value_name = "FILE")]
+    vectors: Option<PathBuf>,
     /// Seed of the weights, the split and the batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -270,6 +274,14 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
         max_len: MAX_LEN,
     };
     let model = Classifier::new(config, 2, params.var_builder(DType::F32, device))?;
+    if let Some(path) = &args.vectors {
+        let found = load_word_vectors(&params, path, &tokenizer)?;
+        println!(
+            "word vectors from {}: {:.1}% of the vocabulary",
+            path.display(),
+            100.0 * found
+        );
+    }
     let optimizer = OptimizerConfig::AdamW {
         lr: args.lr,
         betas: (0.9, 0.999),
@@ -308,6 +320,7 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
             "example": "sentiment",
             "model": args.model.name(),
             "seed": seed,
+            "vectors": args.vectors,
             "test_accuracy": acc,
             "majority_baseline": majority,
             "epochs": epochs,

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use seq_data::readers::text::{read_corpus, read_label_folders, read_labelled_table, read_pairs};
+use seq_data::readers::text::{
+    read_column, read_corpus, read_label_folders, read_labelled_table, read_pairs,
+};
 use seq_data::readers::timeseries::{read_series, Missing, SeriesOptions};
 use seq_data::readers::ucr::read_ts;
 use seq_data::Error;
@@ -153,6 +155,10 @@ fn labelled_text_in_tables_and_folders() {
         (rows[0].label.as_str(), rows[0].text.as_str()),
         ("pos", "good, \"very\"\nfun")
     );
+    assert_eq!(read_column(&p, b',', "label").unwrap(), ["pos", "neg"]);
+    let brown = read_column(&data("brown-genres.tsv"), b'\t', "text").unwrap();
+    assert_eq!(brown.len(), 500);
+    assert!(read_column(&p, b',', "review").is_err());
     let err = read_labelled_table(&p, b',', "review", "label")
         .unwrap_err()
         .to_string();

@@ -210,6 +210,18 @@ pub fn read_labelled_table(
         .collect())
 }
 
+/// Reads one column of a CSV (`delimiter` b',') or TSV (b'\t') with a
+/// header: the texts of a corpus kept in a table.
+pub fn read_column(path: &Path, delimiter: u8, column: &str) -> Result<Vec<String>> {
+    let mut table = Table::open(path, delimiter)?;
+    let c = table.column(column)?;
+    Ok(table
+        .rows()?
+        .into_iter()
+        .map(|(_, r)| r[c].to_string())
+        .collect())
+}
+
 /// Reads tab-separated sentence pairs with a header (Tatoeba's layout;
 /// other columns ignored): `(source, target)` from the named columns.
 pub fn read_pairs(
