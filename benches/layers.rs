@@ -5,7 +5,8 @@
 //! (BiLSTM and Transformer). `--long-context fused|composed` runs only the
 //! long-context row (causal self-attention over 4,096 steps) and prints its
 //! time and peak memory: `cargo xtask bench` runs it once per engine, each
-//! in its own process.
+//! in its own process. `--only TEXT` runs only the workloads whose name
+//! contains TEXT (for profiling one of them), and writes no table.
 //! Prints medians, spreads and tokens per second, writes
 //! `target/bench/layers.json` (`bench/torch_bench.py` writes the same rows
 //! for PyTorch; `cargo xtask bench --torch` shows both).
@@ -338,6 +339,9 @@ fn main() -> Res<()> {
         rows.push(serde_json::json!({
             "workload": name, "fwd_bwd_ms": step, "tokens_per_s": tokens_per_s,
         }));
+    }
+    if only.is_some() {
+        return Ok(()); // a partial run leaves the last full table alone
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir)?;

@@ -62,9 +62,13 @@ struct Args {
     /// AdamW learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Seed.
+    /// Seed (the first one with --seeds).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Train each set with this many seeds (SEED, SEED + 1, ...) and report
+    /// each accuracy and their mean and standard deviation.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    seeds: usize,
     /// Results and curves [default: runs/ts_classify/MODEL].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -202,40 +206,62 @@ fn run(args: Args) -> Result<(), Error> {
         // every epoch ArrowHead fell from 0.794/0.794/0.823 to
         // 0.606/0.714/0.686 over seeds 0/1/2.
         let (train_b, test_b) = (batches(&train, classes)?, batches(&test, classes)?);
-        let params = Params::new(args.seed);
-        let model = Classifier::new(
-            &args.model,
-            &args.norm,
-            train.dims(),
-            train.classes.len().max(1),
-            params.var_builder(DType::F32, &candle_core::Device::Cpu),
-        )?;
-        let optimizer = OptimizerConfig::AdamW {
-            lr: args.lr,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
+        let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
+        let mut accuracies = Vec::with_capacity(seeds.len());
+        for &seed in &seeds {
+            let params = Params::new(seed);
+            let model = Classifier::new(
+                &args.model,
+                &args.norm,
+                train.dims(),
+                train.classes.len().max(1),
+                params.var_builder(DType::F32, &candle_core::Device::Cpu),
+            )?;
+            let optimizer = OptimizerConfig::AdamW {
+                lr: args.lr,
+                betas: (0.9, 0.999),
+                eps: 1e-8,
+                weight_decay: 0.0,
+            }
+            .build(params.named_vars())?;
+            let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
+            let dir = match seeds.len() {
+                1 => out.join(name),
+                _ => out.join(name).join(format!("seed-{seed}")),
+            };
+            (tc.seed, tc.quiet, tc.log_dir) = (seed, true, Some(dir));
+            Trainer::new(tc, params, optimizer).fit(&model, &train_b, None)?;
+            accuracies.push(model.metrics(&test_b)?[0].1);
         }
-        .build(params.named_vars())?;
-        let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
-        (tc.seed, tc.quiet, tc.log_dir) = (args.seed, true, Some(out.join(name)));
-        Trainer::new(tc, params, optimizer).fit(&model, &train_b, None)?;
-        let acc = model.metrics(&test_b)?[0].1;
+        let n = accuracies.len() as f64;
+        let acc = accuracies.iter().sum::<f64>() / n;
+        let sd =
+            (accuracies.iter().map(|a| (a - acc).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
         let reference = REFERENCE
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, r)| format!("{r:.3}"))
             .unwrap_or_else(|| "-".into());
         let secs = start.elapsed().as_secs_f64();
+        let shown = match accuracies.len() {
+            1 => format!("{acc:.3}"),
+            _ => {
+                let each: Vec<String> = accuracies.iter().map(|a| format!("{a:.3}")).collect();
+                format!("{acc:.3} +- {sd:.3} ({})", each.join(", "))
+            }
+        };
         println!(
-            "| {name} | {}/{} | {} | {acc:.3} | {reference} | {secs:.0} s |",
+            "| {name} | {}/{} | {} | {shown} | {reference} | {secs:.0} s |",
             train.series.len(),
             test.series.len(),
             args.tag()
         );
         rows.push(serde_json::json!({
             "set": name,
-            "test_accuracy": acc,
+            "seeds": seeds,
+            "test_accuracy": accuracies,
+            "mean": acc,
+            "std": sd,
             "reference_1nn": reference,
             "seconds": secs,
         }));
