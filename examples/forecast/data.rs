@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use seq::data::pipeline::{Normalizer, Windows};
 use seq::data::readers::timeseries::{
-    distinct_values, parse_time, read_series, Missing, SeriesOptions,
+    distinct_values, parse_time, read_series, Missing, SeriesOptions, TimeSeries,
 };
 
 use crate::common::Error;
@@ -64,8 +64,9 @@ pub struct Stations {
 
 impl Stations {
     /// Reads each station of the file's `origin` column (or only `names`),
-    /// fills missing values and hours, and cuts the windows; `limit` caps
-    /// the windows of each split (smoke runs).
+    /// fills missing values and hours, fits each station's normalisation on
+    /// its training months and cuts the windows; `limit` caps the windows
+    /// of each split (smoke runs).
     pub fn read(path: &Path, names: &[String], limit: usize) -> Result<Self, Error> {
         let names = match names.is_empty() {
             true => distinct_values(path, "origin")?,
@@ -74,29 +75,54 @@ impl Stations {
         let mut columns = Vec::new();
         let mut stations = Vec::new();
         for name in names {
-            let options = SeriesOptions {
-                time_column: "time_hour".into(),
-                filter: Some(("origin".into(), name.clone())),
-                missing: Missing::Interpolate,
-                ..SeriesOptions::default()
-            };
-            let raw = read_series(path, &options)
-                .map_err(|e| format!("station {name} of {}: {e}", path.display()))?;
-            println!(
-                "{name}: {} hours, {} missing values filled, {} gaps ({} hours) filled on the hourly grid",
-                raw.values.len(),
-                raw.report.filled,
-                raw.report.gaps.len(),
-                raw.report.gaps.iter().map(|g| g.missing_steps).sum::<i64>()
-            );
-            let series = raw.resample(3600)?;
+            let series = read_station(path, &name)?;
             if !columns.is_empty() && columns != series.columns {
                 return Err(format!("station {name} has other columns than the first").into());
             }
             columns = series.columns.clone();
-            stations.push(station(name, series, limit)?);
+            stations.push(station(name, series, None, limit)?);
         }
         Ok(Stations { columns, stations })
+    }
+
+    /// Reads the stations a trained model knows, normalised with the
+    /// statistics it was trained with (`(name, normaliser)`); the file must
+    /// have the model's `columns`. No windows are cut.
+    pub fn read_with(
+        path: &Path,
+        columns: &[String],
+        saved: Vec<(String, Normalizer)>,
+    ) -> Result<Self, Error> {
+        let mut stations = Vec::new();
+        for (name, norm) in saved {
+            let series = read_station(path, &name)?;
+            if series.columns != columns || norm.mean.len() != columns.len() {
+                return Err(format!(
+                    "station {name} of {}: columns {:?}, the model was trained on {columns:?}",
+                    path.display(),
+                    series.columns
+                )
+                .into());
+            }
+            stations.push(station(name, series, Some(norm), 0)?);
+        }
+        Ok(Stations {
+            columns: columns.to_vec(),
+            stations,
+        })
+    }
+
+    /// The start of station `s`'s last window: its last 120 hours.
+    pub fn last_window(&self, s: usize) -> Result<usize, Error> {
+        let st = &self.stations[s];
+        st.features.len().checked_sub(PAST).ok_or_else(|| {
+            format!(
+                "station {}: {} hours, fewer than {PAST}",
+                st.name,
+                st.features.len()
+            )
+            .into()
+        })
     }
 
     /// Features per hour: the weather columns and the calendar.
@@ -113,9 +139,12 @@ impl Stations {
             .collect()
     }
 
-    /// The windows `(station, start)` as one batch.
-    pub fn batch(&self, windows: &[(usize, usize)], device: &Device) -> seq::core::Result<Batch> {
-        let f = self.inputs();
+    /// The inputs `[windows, 120, inputs]` of the windows `(station, start)`.
+    pub fn batch_inputs(
+        &self,
+        windows: &[(usize, usize)],
+        device: &Device,
+    ) -> seq::core::Result<Tensor> {
         let x: Vec<f32> = windows
             .iter()
             .flat_map(|&(s, start)| {
@@ -125,6 +154,15 @@ impl Stations {
                     .copied()
             })
             .collect();
+        Ok(Tensor::from_vec(
+            x,
+            (windows.len(), PAST, self.inputs()),
+            device,
+        )?)
+    }
+
+    /// The windows `(station, start)` as one batch.
+    pub fn batch(&self, windows: &[(usize, usize)], device: &Device) -> seq::core::Result<Batch> {
         let y: Vec<f32> = windows
             .iter()
             .flat_map(|&(s, start)| {
@@ -132,10 +170,9 @@ impl Stations {
                 (1..=AHEAD).map(move |h| st.temp(Station::last_hour(start) + h))
             })
             .collect();
-        let n = windows.len();
         Ok(Batch {
-            x: Tensor::from_vec(x, (n, PAST, f), device)?,
-            y: Tensor::from_vec(y, (n, AHEAD), device)?,
+            x: self.batch_inputs(windows, device)?,
+            y: Tensor::from_vec(y, (windows.len(), AHEAD), device)?,
             windows: windows.to_vec(),
         })
     }
@@ -150,9 +187,32 @@ pub struct Batch {
     pub windows: Vec<(usize, usize)>,
 }
 
+/// One station's series, read, gaps filled, resampled hourly.
+fn read_station(path: &Path, name: &str) -> Result<TimeSeries, Error> {
+    let options = SeriesOptions {
+        time_column: "time_hour".into(),
+        filter: Some(("origin".into(), name.to_string())),
+        missing: Missing::Interpolate,
+        ..SeriesOptions::default()
+    };
+    let raw = read_series(path, &options)
+        .map_err(|e| format!("station {name} of {}: {e}", path.display()))?;
+    println!(
+        "{name}: {} hours, {} missing values filled, {} gaps ({} hours) filled on the hourly grid",
+        raw.values.len(),
+        raw.report.filled,
+        raw.report.gaps.len(),
+        raw.report.gaps.iter().map(|g| g.missing_steps).sum::<i64>()
+    );
+    Ok(raw.resample(3600)?)
+}
+
+/// A station from its series: normalised with `norm`, or with statistics
+/// fitted on January-September; windows cut only when fitting.
 fn station(
     name: String,
-    series: seq::data::readers::timeseries::TimeSeries,
+    series: TimeSeries,
+    norm: Option<Normalizer>,
     limit: usize,
 ) -> Result<Station, Error> {
     let temp_col = series
@@ -166,8 +226,13 @@ fn station(
     };
     let (oct, nov) = (at("2013-10-01T00:00:00Z")?, at("2013-11-01T00:00:00Z")?);
     let n = series.values.len();
-    let norm =
-        Normalizer::fit(&series.values, 0..oct).map_err(|e| format!("station {name}: {e}"))?;
+    let fitted = norm.is_none();
+    let norm = match norm {
+        Some(norm) => norm,
+        None => {
+            Normalizer::fit(&series.values, 0..oct).map_err(|e| format!("station {name}: {e}"))?
+        }
+    };
     let features = norm
         .apply(&series.values)
         .into_iter()
@@ -186,6 +251,9 @@ fn station(
         target_offset: PAST - 1 + AHEAD,
     };
     let split = |rows: Range<usize>, stride: usize| -> Result<Vec<usize>, Error> {
+        if !fitted {
+            return Ok(Vec::new());
+        }
         Ok(windows
             .starts(rows)?
             .into_iter()

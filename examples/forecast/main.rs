@@ -25,10 +25,11 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use clap::Parser;
 use seq::core::{Params, Rng};
+use seq::data::pipeline::Normalizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Trainer, TrainerConfig};
 
 use common::cli::{level, out_dir, positive};
-use common::report::write_results;
+use common::report::{write_results, write_text};
 use common::Error;
 use data::{Stations, AHEAD, PAST};
 use model::Forecaster;
@@ -73,7 +74,15 @@ struct Args {
     /// Results, plot and curves [default: runs/forecast/MODEL].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// A tiny run in seconds (used by `cargo xtask check`).
+    /// Forecast the 24 hours after the last 120 of each station in --data
+    /// with the model saved in --from, then exit.
+    #[arg(long)]
+    forecast: bool,
+    /// The folder a training run saved (`config.json`, `model.safetensors`)
+    /// [default: OUT].
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
 }
@@ -88,15 +97,15 @@ fn run(args: Args) -> Result<(), Error> {
         return Err(format!("--quantiles {q:?}: the levels must rise and include 0.5").into());
     }
     let device = seq::core::best_device();
-    let data = Stations::read(
-        &args.data,
-        &args.stations,
-        if args.smoke { 64 } else { usize::MAX },
-    )?;
     let mut out = out_dir(args.out.as_deref(), "forecast", &args.model);
     if args.smoke {
         out = out.join("smoke"); // a smoke run never overwrites a trained model
     }
+    if args.forecast {
+        return forecast(&args, args.from.as_deref().unwrap_or(&out), &device);
+    }
+    let limit = if args.smoke { 64 } else { usize::MAX };
+    let data = Stations::read(&args.data, &args.stations, limit)?;
     let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
     let mut runs = Vec::with_capacity(seeds.len());
     for &seed in &seeds {
@@ -184,7 +193,23 @@ fn train(
         );
     }
     println!("{} epochs in {seconds:.1} s", history.epochs.len());
+    for line in report::next_day(&model, data, device)? {
+        println!("{line}");
+    }
     params.save(out.join("model.safetensors"))?;
+    let config = serde_json::json!({
+        "model": args.model,
+        "hidden": args.hidden,
+        "quantiles": args.quantiles,
+        "columns": data.columns,
+        "stations": data.stations.iter().map(|st| serde_json::json!({
+            "station": st.name, "mean": st.norm.mean, "std": st.norm.std,
+        })).collect::<Vec<_>>(),
+    });
+    write_text(
+        &out.join("config.json"),
+        &serde_json::to_string_pretty(&config)?,
+    )?;
     report::write_horizons(&out.join("horizons.tsv"), &scores)?;
     report::plot(&out.join("forecast.svg"), &scores)?;
     write_results(
@@ -219,6 +244,65 @@ fn train(
         out.display()
     );
     Ok(scores)
+}
+
+/// `--forecast`: the model saved in `dir` on the last 120 hours of each
+/// of its stations in `--data`.
+fn forecast(args: &Args, dir: &Path, device: &Device) -> Result<(), Error> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (train first, or point --from at a run)",
+            path.display()
+        )
+    })?;
+    let bad = |what: &str| format!("{}: {what}", path.display());
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+    let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+        v.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let numbers = |v: &serde_json::Value| -> Option<Vec<f64>> {
+        v.as_array()?
+            .iter()
+            .map(serde_json::Value::as_f64)
+            .collect()
+    };
+    let kind = v["model"].as_str().ok_or_else(|| bad("no `model`"))?;
+    let hidden = v["hidden"].as_u64().ok_or_else(|| bad("no `hidden`"))? as usize;
+    let quantiles = numbers(&v["quantiles"]).ok_or_else(|| bad("no `quantiles`"))?;
+    let columns = strings(&v["columns"]).ok_or_else(|| bad("no `columns`"))?;
+    let stations = v["stations"]
+        .as_array()
+        .ok_or_else(|| bad("no `stations`"))?;
+    let norms = stations
+        .iter()
+        .map(|s| {
+            let name = s["station"].as_str().map(str::to_string);
+            let (mean, std) = (numbers(&s["mean"]), numbers(&s["std"]));
+            match (name, mean, std) {
+                (Some(name), Some(mean), Some(std)) => Ok((name, Normalizer { mean, std })),
+                _ => Err(bad("a station without `station`, `mean` and `std`")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = Stations::read_with(&args.data, &columns, norms)?;
+    let params = Params::new(0);
+    let model = Forecaster::new(
+        kind,
+        data.inputs(),
+        hidden,
+        quantiles,
+        data.stations.iter().map(|s| s.temp_std()).collect(),
+        params.var_builder(DType::F32, device),
+    )?;
+    params.load(dir.join("model.safetensors"))?;
+    for line in report::next_day(&model, &data, device)? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// The mean and sample standard deviation over seeds of each station's

@@ -257,3 +257,42 @@ pub fn plot(path: &Path, scores: &[Scores]) -> Result<(), Error> {
     }
     write_text(path, &svg)
 }
+
+/// Each station's forecast for the 24 hours after the last 120 of its
+/// series, one line per station (degrees F; every quantile level with
+/// `--quantiles`).
+pub fn next_day(
+    model: &Forecaster,
+    data: &Stations,
+    device: &candle_core::Device,
+) -> Result<Vec<String>, Error> {
+    let mut lines = Vec::new();
+    for (s, st) in data.stations.iter().enumerate() {
+        let batch = data.batch_inputs(&[(s, data.last_window(s)?)], device)?;
+        let forecast = model.forecast(&batch, Mode::Eval)?.to_vec3::<f32>()?; // [1, 24, levels]
+        let degrees = |v: f32| f64::from(v) * st.temp_std() + st.norm.mean[st.temp_col];
+        let hours: Vec<String> = forecast[0]
+            .iter()
+            .map(|levels| {
+                let v: Vec<String> = levels
+                    .iter()
+                    .map(|&v| format!("{:.1}", degrees(v)))
+                    .collect();
+                v.join("/")
+            })
+            .collect();
+        let levels = match model.quantiles() {
+            [] => String::new(),
+            q => format!(
+                ", quantiles {}",
+                q.iter().map(f64::to_string).collect::<Vec<_>>().join("/")
+            ),
+        };
+        lines.push(format!(
+            "{}: the next {AHEAD} hours (degrees F{levels}): {}",
+            st.name,
+            hours.join(" ")
+        ));
+    }
+    Ok(lines)
+}

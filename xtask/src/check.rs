@@ -2,8 +2,14 @@
 
 use crate::{step, suites};
 
+/// Examples whose saved smoke run a new process uses, with the options
+/// that make it do so: every line that process prints must be one the
+/// training process printed (the same prediction for the same input).
+const REUSE: &[(&str, &[&str])] = &[("forecast", &["--forecast"])];
+
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
-/// every example (the speech example's where espeak-ng is installed).
+/// every example (the speech example's where espeak-ng is installed), and
+/// the saved model of each example in [`REUSE`] used by a new process.
 pub fn run() -> Result<(), String> {
     step::cargo("fmt", &["fmt", "--all", "--", "--check"])?;
     step::cargo(
@@ -43,10 +49,25 @@ pub fn run() -> Result<(), String> {
             println!("==> example speech --smoke: skipped, `espeak-ng` is not installed (Debian: espeak-ng)");
             continue;
         }
-        step::cargo(
-            &format!("example {example} --smoke"),
-            &["run", "--example", &example, "--", "--smoke"],
-        )?;
+        let smoke = ["run", "--example", &example, "--", "--smoke"];
+        let name = format!("example {example} --smoke");
+        let Some((_, reuse)) = REUSE.iter().find(|(e, _)| *e == example) else {
+            step::cargo(&name, &smoke)?;
+            continue;
+        };
+        let trained = step::cargo_output(&name, &smoke)?;
+        let args = [&smoke[..], reuse].concat();
+        let name = format!("example {example} {}", args[4..].join(" "));
+        let again = step::cargo_output(&name, &args)?;
+        let lines: Vec<&str> = again.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.is_empty() {
+            return Err(format!("{name}: printed nothing"));
+        }
+        if let Some(line) = lines.iter().find(|l| !trained.lines().any(|t| t == **l)) {
+            return Err(format!(
+                "{name}: the saved model gave what the training run did not print:\n{line}"
+            ));
+        }
     }
     Ok(())
 }

@@ -21,6 +21,29 @@ pub fn cargo(name: &str, args: &[&str]) -> Result<(), String> {
     run(name, &mut cmd)
 }
 
+/// [`cargo`], returning what the command printed on stdout (also shown).
+pub fn cargo_output(name: &str, args: &[&str]) -> Result<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("==> {name}");
+    let start = Instant::now();
+    let out = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{name}: could not start: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{stdout}");
+    let secs = start.elapsed().as_secs_f64();
+    match out.status.success() {
+        true => {
+            println!("==> {name}: ok in {secs:.1} s");
+            Ok(stdout)
+        }
+        false => Err(format!("{name} failed ({}) after {secs:.1} s", out.status)),
+    }
+}
+
 /// Runs `cmd` as the step `name`.
 pub fn run(name: &str, cmd: &mut Command) -> Result<(), String> {
     println!("==> {name}");

@@ -154,6 +154,14 @@ pub fn linear(
 ) -> Result<Tensor> {
     let dims = x.dims();
     let (o, i) = weight.dims2()?;
+    if o == 0 || i == 0 {
+        return Err(Error::shape(
+            "linear",
+            "weight",
+            "[out > 0, in > 0]",
+            &[o, i],
+        ));
+    }
     if dims.last() != Some(&i) {
         return Err(Error::shape("linear", "input", format!("[..., {i}]"), dims));
     }
@@ -210,5 +218,31 @@ impl fmt::Display for Linear {
             "Linear(in={}, out={}, bias={}; {params} params)",
             c.in_features, c.out_features, c.bias
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device};
+
+    use super::*;
+
+    /// `F.linear` by hand, on both engines; mismatched shapes are errors.
+    #[test]
+    fn linear_by_hand_and_bad_shapes() {
+        let dev = &Device::Cpu;
+        let x = Tensor::new(&[[[1.0f64, 2.0], [3.0, 4.0]]], dev).unwrap(); // [1, 2, 2]
+        let w = Tensor::new(&[[1.0f64, 0.0], [1.0, -1.0], [0.5, 0.5]], dev).unwrap(); // [3, 2]
+        let b = Tensor::new(&[0.0f64, 10.0, -1.0], dev).unwrap();
+        for engine in [Engine::Fused, Engine::Composed] {
+            let y = linear(&x, &w, Some(&b), engine).unwrap();
+            let want = [[[1.0, 9.0, 0.5], [3.0, 9.0, 2.5]]];
+            assert_eq!(y.to_vec3::<f64>().unwrap(), want, "{engine:?}");
+        }
+        let empty = Tensor::zeros((0, 2), DType::F64, dev).unwrap();
+        assert!(linear(&x, &empty, None, Engine::Fused).is_err());
+        assert!(linear(&x, &w.t().unwrap(), None, Engine::Fused).is_err());
+        let short = Tensor::new(&[1.0f64, 2.0], dev).unwrap();
+        assert!(linear(&x, &w, Some(&short), Engine::Fused).is_err());
     }
 }
