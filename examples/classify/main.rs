@@ -231,12 +231,7 @@ fn fit_one(
     let classes = task.classes.len();
     let model = Classifier::new(config, classes, params.var_builder(DType::F32, device))?;
     if let Some(path) = &args.vectors {
-        let found = load_word_vectors(&params, path, &tokenizer)?;
-        println!(
-            "word vectors from {}: {:.1}% of the vocabulary",
-            path.display(),
-            100.0 * found
-        );
+        load_word_vectors(&params, path, &tokenizer)?;
     }
     let optimizer = OptimizerConfig::AdamW {
         lr: args.lr,

@@ -47,13 +47,13 @@ pub fn reviews(
 /// Sets the rows of the model's word vectors (its one `*embedding.weight`
 /// in `params`) for the words of `tokenizer` that have a vector in the
 /// word2vec text file `path` (what the word2vec example writes); the other
-/// rows keep their initial values. Returns the share of the vocabulary
+/// rows keep their initial values. Prints the share of the vocabulary
 /// found.
 pub fn load_word_vectors(
     params: &seq::core::Params,
     path: &std::path::Path,
     tokenizer: &Tokenizer,
-) -> Result<f64, Error> {
+) -> Result<(), Error> {
     use seq::data::vectors::{read_vectors, VectorFormat};
     let vars: Vec<_> = params
         .named_vars()
@@ -97,5 +97,11 @@ pub fn load_word_vectors(
     }
     let weights = candle_core::Tensor::new(rows, var.device())?.to_dtype(var.dtype())?;
     var.set(&weights)?;
-    Ok(found as f64 / tokenizer.vocab_size().max(1) as f64)
+    let share = found as f64 / tokenizer.vocab_size().max(1) as f64;
+    println!(
+        "word vectors from {}: {:.1}% of the vocabulary",
+        path.display(),
+        100.0 * share
+    );
+    Ok(())
 }

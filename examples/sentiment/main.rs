@@ -275,12 +275,7 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
     };
     let model = Classifier::new(config, 2, params.var_builder(DType::F32, device))?;
     if let Some(path) = &args.vectors {
-        let found = load_word_vectors(&params, path, &tokenizer)?;
-        println!(
-            "word vectors from {}: {:.1}% of the vocabulary",
-            path.display(),
-            100.0 * found
-        );
+        load_word_vectors(&params, path, &tokenizer)?;
     }
     let optimizer = OptimizerConfig::AdamW {
         lr: args.lr,
