@@ -67,11 +67,13 @@ impl<T: Float> Job for Rows<'_, T> {
     }
 }
 
-/// `g(x W^T + b)` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`.
-fn forward<T: Float>(kind: Kind, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
+/// `g(x W^T + b)` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`;
+/// an output too large to allocate is an error.
+fn forward<T: Float>(kind: Kind, x: &[T], w: &[T], b: &[T]) -> candle_core::Result<Vec<T>> {
     let (o, i) = (b.len(), w.len() / b.len().max(1));
     let rows = x.len() / i.max(1);
-    let mut y = Vec::with_capacity(rows * o);
+    let size = crate::memory::elements("linear", &[rows, o]).map_err(candle_core::Error::wrap)?;
+    let mut y = crate::memory::with_capacity("linear", size).map_err(candle_core::Error::wrap)?;
     let n = rows.div_ceil(ROWS);
     let mut jobs = Vec::with_capacity(n);
     let mut rest = &mut y.spare_capacity_mut()[..rows * o];
@@ -92,7 +94,7 @@ fn forward<T: Float>(kind: Kind, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
     // SAFETY: the jobs' chunks cover the first `rows * o` elements of the
     // capacity, and each job wrote every element of its chunk.
     unsafe { y.set_len(rows * o) };
-    y
+    Ok(y)
 }
 
 /// The op: `kind` is [`Kind::Identity`] or [`Kind::Relu`] (the backward
@@ -116,11 +118,11 @@ impl CustomOp3 for Affine {
         let y = match (x, w, b) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
                 let [x, w, b] = [(x, xl), (w, wl), (b, bl)].map(|(s, l)| contiguous(s, l));
-                CpuStorage::F32(forward(self.0, x?, w?, b?))
+                CpuStorage::F32(forward(self.0, x?, w?, b?)?)
             }
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
                 let [x, w, b] = [(x, xl), (w, wl), (b, bl)].map(|(s, l)| contiguous(s, l));
-                CpuStorage::F64(forward(self.0, x?, w?, b?))
+                CpuStorage::F64(forward(self.0, x?, w?, b?)?)
             }
             _ => candle_core::bail!("affine: f32 or f64 only, one dtype"),
         };

@@ -124,7 +124,6 @@ impl Word2VecConfig {
                 self.subsample
             ));
         }
-        seq_core::memory::elements("Word2VecConfig", &[self.dim, self.negatives + 1])?;
         Ok(())
     }
 }
