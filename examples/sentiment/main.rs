@@ -83,7 +83,8 @@ struct Args {
     /// accuracy.
     #[arg(long, default_value_t = 1, value_parser = positive)]
     seeds: usize,
-    /// Score TEXT with the model saved in --out (for --model), then exit.
+    /// Score TEXT with the model saved in --out (for --model; OUT/smoke
+    /// with --smoke), then exit.
     #[arg(long, value_name = "TEXT")]
     predict: Option<String>,
     /// Train as one rank of an MPI job, each on its share of every batch
@@ -156,7 +157,7 @@ fn run(args: Args) -> Result<(), Error> {
         out = out.join("smoke"); // a smoke run never overwrites a trained model
     }
     if let Some(text) = &args.predict {
-        return predict(&args, text, &device);
+        return predict(&out, text, &device);
     }
     if args.seeds == 1 {
         return train(&args, args.seed, &out, &device).map(|_| ());
@@ -303,6 +304,9 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
     let seconds = start.elapsed().as_secs_f64();
     let epochs = history.epochs.len();
     println!("test accuracy {acc:.4} (majority-class baseline {majority:.4}) after {epochs} epochs in {seconds:.1} s");
+    for text in PROBES {
+        println!("{}", score(&model, &tokenizer, args.bigrams, text, device)?);
+    }
 
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
@@ -345,8 +349,30 @@ fn mpi_rank() -> Result<Box<dyn Collective>, Error> {
     )
 }
 
-fn predict(args: &Args, text: &str, device: &Device) -> Result<(), Error> {
-    let out = &args.out();
+/// Reviews the trained model scores when training ends, as `--predict`
+/// would (`cargo xtask check` compares the two).
+const PROBES: [&str; 2] = [
+    "a gripping , beautifully acted film",
+    "a dull , lifeless mess",
+];
+
+/// The model's probability that `text` is positive, as one line.
+fn score(
+    model: &Classifier,
+    tokenizer: &Tokenizer,
+    bigrams: usize,
+    text: &str,
+    device: &Device,
+) -> Result<String, Error> {
+    let ids = review_ids(tokenizer, text, bigrams)?;
+    let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
+    let p = model.probabilities(&ids)?[0][1];
+    let label = if p >= 0.5 { "pos" } else { "neg" };
+    Ok(format!("{p:.3} positive  ({label})  {text:?}"))
+}
+
+/// `--predict`: the model saved in `out` scores `text`.
+fn predict(out: &Path, text: &str, device: &Device) -> Result<(), Error> {
     let tokenizer = Tokenizer::from_file(&out.join("tokenizer.json"))
         .map_err(|e| format!("{e} (train a model first)"))?;
     let config_path = out.join("config.json");
@@ -360,12 +386,6 @@ fn predict(args: &Args, text: &str, device: &Device) -> Result<(), Error> {
     let params = Params::new(0);
     let model = Classifier::new(config, 2, params.var_builder(DType::F32, device))?;
     params.load(out.join("model.safetensors"))?;
-    let ids = review_ids(&tokenizer, text, bigrams)?;
-    let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
-    let p = model.probabilities(&ids)?[0][1];
-    println!(
-        "{p:.3} positive  ({})  {text:?}",
-        if p >= 0.5 { "pos" } else { "neg" }
-    );
+    println!("{}", score(&model, &tokenizer, bigrams, text, device)?);
     Ok(())
 }

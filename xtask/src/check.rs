@@ -5,7 +5,10 @@ use crate::{step, suites};
 /// Examples whose saved smoke run a new process uses, with the options
 /// that make it do so: every line that process prints must be one the
 /// training process printed (the same prediction for the same input).
-const REUSE: &[(&str, &[&str])] = &[("forecast", &["--forecast"])];
+const REUSE: &[(&str, &[&str])] = &[
+    ("forecast", &["--forecast"]),
+    ("sentiment", &["--predict", "a dull , lifeless mess"]),
+];
 
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
 /// every example (the speech example's where espeak-ng is installed), and
