@@ -32,7 +32,7 @@ use seq::recurrent::{Lstm, Recurrent, RecurrentConfig, State};
 use seq::train::{OptimizerConfig, Planned, Task, Trainer, TrainerConfig};
 
 use common::cli::positive;
-use common::report::write_results;
+use common::report::{write_results, write_text};
 use common::Error;
 
 const STEPS: usize = 100;
@@ -64,6 +64,13 @@ struct Args {
     /// Results and curves.
     #[arg(long, default_value = "runs/generate")]
     out: PathBuf,
+    /// Sample from --prompt with the model saved in --from (with --seed,
+    /// the samples training printed), then exit.
+    #[arg(long)]
+    sample: bool,
+    /// The folder a training run saved [default: OUT, OUT/smoke with --smoke].
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
     /// A tiny run in seconds (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
@@ -203,6 +210,14 @@ fn unigram_bits(train: &[u32], ids: &[u32], vocab: usize) -> f64 {
 fn run(args: Args) -> Result<(), Error> {
     let start = Instant::now();
     let device = seq::core::best_device();
+    let out = if args.smoke {
+        args.out.join("smoke")
+    } else {
+        args.out.clone()
+    };
+    if args.sample {
+        return sample_saved(&args, args.from.as_deref().unwrap_or(&out), &device);
+    }
     let mut text = read_corpus(&args.text)?;
     if args.smoke {
         text = text.chars().take(20_000).collect();
@@ -256,11 +271,6 @@ fn run(args: Args) -> Result<(), Error> {
     let mut model = CharModel::new(vocab, args.hidden, params.var_builder(DType::F32, &device))?;
     model.stateful = !args.stateless;
     let optimizer = OptimizerConfig::adam(3e-3).build(params.named_vars())?;
-    let out = if args.smoke {
-        args.out.join("smoke")
-    } else {
-        args.out.clone()
-    };
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
     (tc.seed, tc.clip_norm, tc.log_dir) = (args.seed, Some(5.0), Some(out.clone()));
     let history = Trainer::new(tc, params.clone(), optimizer).fit(&model, &train, Some(&val))?;
@@ -269,29 +279,11 @@ fn run(args: Args) -> Result<(), Error> {
     let seconds = start.elapsed().as_secs_f64();
     println!("validation {bits:.3} bits per character (unigram entropy {unigram:.3}) after {} epochs in {seconds:.1} s", history.epochs.len());
 
-    let mut rng = Rng::new(args.seed);
-    let mut samples = Vec::new();
-    for temperature in [0.5, 0.8, 1.0] {
-        let sample = sample(
-            &model,
-            &tokenizer,
-            &args.prompt,
-            args.length,
-            temperature,
-            &mut rng,
-            &device,
-        )?;
-        println!(
-            "\n--- temperature {temperature} ---\n{}{sample}",
-            args.prompt
-        );
-        samples.push(serde_json::json!({
-            "temperature": temperature,
-            "text": format!("{}{sample}", args.prompt),
-        }));
-    }
+    let samples = samples(&model, &tokenizer, &args, &device)?;
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
+    let config = serde_json::json!({ "hidden": args.hidden });
+    write_text(&out.join("config.json"), &config.to_string())?;
     write_results(
         &out,
         &serde_json::json!({
@@ -308,6 +300,59 @@ fn run(args: Args) -> Result<(), Error> {
         "\nsaved the model, tokenizer, results and training curves in {}",
         out.display()
     );
+    Ok(())
+}
+
+/// Samples from `--prompt` at temperatures 0.5, 0.8 and 1.0, drawn with
+/// `--seed`, printed and returned for the results.
+fn samples(
+    model: &CharModel,
+    tokenizer: &Tokenizer,
+    args: &Args,
+    device: &Device,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let mut rng = Rng::new(args.seed);
+    let mut samples = Vec::new();
+    for temperature in [0.5, 0.8, 1.0] {
+        let text = sample(
+            model,
+            tokenizer,
+            &args.prompt,
+            args.length,
+            temperature,
+            &mut rng,
+            device,
+        )?;
+        println!("\n--- temperature {temperature} ---\n{}{text}", args.prompt);
+        samples.push(serde_json::json!({
+            "temperature": temperature,
+            "text": format!("{}{text}", args.prompt),
+        }));
+    }
+    Ok(samples)
+}
+
+/// `--sample`: the model saved in `dir` (`config.json`,
+/// `tokenizer.json`, `model.safetensors`) samples from `--prompt`.
+fn sample_saved(args: &Args, dir: &std::path::Path, device: &Device) -> Result<(), Error> {
+    let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"))
+        .map_err(|e| format!("{e} (train first, or point --from at a run)"))?;
+    let path = dir.join("config.json");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let hidden = config["hidden"]
+        .as_u64()
+        .ok_or_else(|| format!("{}: no `hidden`", path.display()))? as usize;
+    let params = Params::new(0);
+    let model = CharModel::new(
+        tokenizer.vocab_size(),
+        hidden,
+        params.var_builder(DType::F32, device),
+    )?;
+    params.load(dir.join("model.safetensors"))?;
+    samples(&model, &tokenizer, args, device)?;
     Ok(())
 }
 

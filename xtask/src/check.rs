@@ -7,6 +7,7 @@ use crate::{step, suites};
 /// training process printed (the same prediction for the same input).
 const REUSE: &[(&str, &[&str])] = &[
     ("forecast", &["--forecast"]),
+    ("generate", &["--sample"]),
     ("sentiment", &["--predict", "a dull , lifeless mess"]),
 ];
 
