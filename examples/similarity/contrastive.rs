@@ -27,6 +27,11 @@ impl Embedder {
         }
     }
 
+    /// The text encoder being trained.
+    pub fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
     /// Unit vectors `[batch, width]` of token ids `[batch, time]`.
     pub fn vectors(&self, ids: &Tensor, mode: Mode) -> Result<Tensor> {
         let v = self.encoder.forward(ids, mode)?; // [batch, width]

@@ -76,7 +76,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// With --with TEXT: the cosine similarity of the two texts under the
-    /// model saved in --out, then exit.
+    /// model saved in --out (OUT/smoke with --smoke), then exit.
     #[arg(long, requires = "with")]
     compare: Option<String>,
     /// The second text of --compare.
@@ -188,6 +188,8 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
         args.model.name()
     );
 
+    let probe = cosine_line(model.encoder(), &tokenizer, max_len, PROBE, device)?;
+    println!("{probe}");
     params.save(out.join("model.safetensors"))?;
     tokenizer.save(&out.join("tokenizer.json"))?;
     write_text(&out.join("config.json"), &config.to_json().to_string())?;
@@ -211,9 +213,38 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     Ok(())
 }
 
-/// The cosine similarity of two texts under the saved model.
+/// A pair of passages the trained model compares when training ends, as
+/// `--compare` would (`cargo xtask check` compares the two).
+const PROBE: (&str, &str) = (
+    "the jury said the election was conducted fairly",
+    "the committee reported on the city budget",
+);
+
+/// The cosine of the two texts' vectors, as one line.
+fn cosine_line(
+    encoder: &TextEncoder,
+    tokenizer: &Tokenizer,
+    max_len: usize,
+    (a, b): (&str, &str),
+    device: &Device,
+) -> Result<String, Error> {
+    let embed = |text: &str| -> Result<Vec<f32>, Error> {
+        let ids = word_ids(tokenizer, text, max_len)?;
+        let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
+        let v = encoder.forward(&ids, Mode::Eval)?;
+        Ok(retrieval::normalize(v.flatten_all()?.to_vec1()?))
+    };
+    let (u, v) = (embed(a)?, embed(b)?);
+    let cosine: f32 = u.iter().zip(&v).map(|(x, y)| x * y).sum();
+    Ok(format!("cosine similarity {cosine:.3} of {a:?} and {b:?}"))
+}
+
+/// `--compare`: the cosine similarity of two texts under the saved model.
 fn compare(args: &Args, a: &str, b: &str, device: &Device) -> Result<(), Error> {
-    let out = &args.out();
+    let out = &match args.smoke {
+        true => args.out().join("smoke"),
+        false => args.out(),
+    };
     let tokenizer = Tokenizer::from_file(&out.join("tokenizer.json"))
         .map_err(|e| format!("{e} (train a model first)"))?;
     let config_path = out.join("config.json");
@@ -225,14 +256,7 @@ fn compare(args: &Args, a: &str, b: &str, device: &Device) -> Result<(), Error> 
     let params = Params::new(0);
     let encoder = TextEncoder::new(config, params.var_builder(DType::F32, device))?;
     params.load(out.join("model.safetensors"))?;
-    let embed = |text: &str| -> Result<Vec<f32>, Error> {
-        let ids = word_ids(&tokenizer, text, config.max_len)?;
-        let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
-        let v = encoder.forward(&ids, Mode::Eval)?;
-        Ok(retrieval::normalize(v.flatten_all()?.to_vec1()?))
-    };
-    let (u, v) = (embed(a)?, embed(b)?);
-    let cosine: f32 = u.iter().zip(&v).map(|(x, y)| x * y).sum();
-    println!("cosine similarity {cosine:.3}");
+    let line = cosine_line(&encoder, &tokenizer, config.max_len, (a, b), device)?;
+    println!("{line}");
     Ok(())
 }

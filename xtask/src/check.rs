@@ -9,6 +9,15 @@ const REUSE: &[(&str, &[&str])] = &[
     ("forecast", &["--forecast"]),
     ("generate", &["--sample"]),
     ("sentiment", &["--predict", "a dull , lifeless mess"]),
+    (
+        "similarity",
+        &[
+            "--compare",
+            "the jury said the election was conducted fairly",
+            "--with",
+            "the committee reported on the city budget",
+        ],
+    ),
 ];
 
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
