@@ -12,12 +12,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use seq::core::Params;
+use seq::data::Tokenizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Trainer, TrainerConfig};
 
 use common::classifier::{text_batches, text_source, Classifier, TextBatch};
@@ -86,6 +87,11 @@ struct Args {
     /// report the mean and standard deviation.
     #[arg(long, default_value_t = 1, value_parser = positive)]
     seeds: usize,
+    /// Classify TEXT with the model of each --tasks and --models saved in
+    /// OUT/TASK/MODEL (OUT/smoke/... with --smoke; with --seeds, the first
+    /// seed's), then exit.
+    #[arg(long, value_name = "TEXT")]
+    predict: Option<String>,
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
@@ -103,6 +109,9 @@ fn run(args: Args) -> Result<(), Error> {
         args.out.clone()
     };
     let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
+    if let Some(text) = &args.predict {
+        return predict(&args, &out, &seeds, text, &device);
+    }
     let mut rows = Vec::new();
     let mut table = vec![
         "| task | model | seed | test accuracy | macro-F1 | majority baseline (acc / macro-F1) | time |"
@@ -130,10 +139,7 @@ fn run(args: Args) -> Result<(), Error> {
                 task.test.texts.len()
             );
             for (&kind, scores) in args.models.iter().zip(&mut scores) {
-                let mut dir = out.join(task.name).join(kind.name());
-                if seeds.len() > 1 {
-                    dir = dir.join(format!("seed-{seed}"));
-                }
+                let dir = model_dir(&out, task.name, kind, seed, &seeds);
                 let row = fit_one(&args, &task, kind, seed, &dir, &device)?;
                 table.push(row.markdown.clone());
                 scores.push(row.scores);
@@ -173,6 +179,86 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where the model of `task` and `kind` trained with `seed` is saved.
+fn model_dir(out: &Path, task: &str, kind: Kind, seed: u64, seeds: &[u64]) -> PathBuf {
+    let dir = out.join(task).join(kind.name());
+    match seeds.len() {
+        1 => dir,
+        _ => dir.join(format!("seed-{seed}")),
+    }
+}
+
+/// A text each trained model classifies when training ends, per task, as
+/// `--predict` would (`cargo xtask check` compares the two).
+fn probe(task: &str) -> &'static str {
+    match task {
+        "genre" => "the jury said the election was conducted fairly",
+        _ => "we are going to bring back our jobs",
+    }
+}
+
+/// The class `model` gives `text`, as one line.
+fn classify_line(
+    (task, kind): (&str, Kind),
+    model: &Classifier,
+    (tokenizer, classes): (&Tokenizer, &[String]),
+    max_len: usize,
+    text: &str,
+    device: &Device,
+) -> Result<String, Error> {
+    let ids = word_ids(tokenizer, text, max_len)?;
+    let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
+    let p = model.probabilities(&ids)?.swap_remove(0);
+    let (best, pb) = p
+        .iter()
+        .enumerate()
+        .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+    let class = classes.get(best).map_or("?", String::as_str);
+    Ok(format!(
+        "{task} / {}: {class} ({pb:.3})  {text:?}",
+        kind.name()
+    ))
+}
+
+/// `--predict`: the saved model of each task and encoder classifies `text`.
+fn predict(
+    args: &Args,
+    out: &Path,
+    seeds: &[u64],
+    text: &str,
+    device: &Device,
+) -> Result<(), Error> {
+    for task in &args.tasks {
+        for &kind in &args.models {
+            let dir = model_dir(out, task, kind, seeds[0], seeds);
+            let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"))
+                .map_err(|e| format!("{e} (train first)"))?;
+            let path = dir.join("config.json");
+            let saved: serde_json::Value = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let config =
+                EncoderConfig::from_json(&saved).map_err(|e| format!("{}: {e}", path.display()))?;
+            let classes: Vec<String> = saved["classes"]
+                .as_array()
+                .and_then(|c| c.iter().map(|v| v.as_str().map(str::to_string)).collect())
+                .ok_or_else(|| format!("{}: no `classes`", path.display()))?;
+            let params = Params::new(0);
+            let model = Classifier::new(
+                config,
+                classes.len(),
+                params.var_builder(DType::F32, device),
+            )?;
+            params.load(dir.join("model.safetensors"))?;
+            let words = (&tokenizer, &classes[..]);
+            let line = classify_line((task, kind), &model, words, config.max_len, text, device)?;
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
 /// The mean and the sample standard deviation (0 for one value).
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
@@ -195,7 +281,7 @@ fn fit_one(
     task: &Task,
     kind: Kind,
     seed: u64,
-    dir: &std::path::Path,
+    dir: &Path,
     device: &Device,
 ) -> Result<Row, Error> {
     let start = Instant::now();
@@ -245,7 +331,7 @@ fn fit_one(
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 3));
     tc.log_dir = Some(dir.to_path_buf());
     println!("{} / {}:", task.name, kind.name());
-    Trainer::new(tc, params, optimizer).fit(&model, &fit, Some(&val))?;
+    Trainer::new(tc, params.clone(), optimizer).fit(&model, &fit, Some(&val))?;
 
     let cm = model.confusion(&test)?;
     let (acc, f1) = (cm.accuracy(), cm.macro_f1());
@@ -262,6 +348,15 @@ fn fit_one(
         kind.name()
     );
     write_text(&dir.join("confusion.txt"), &confusion)?;
+    let words = (&tokenizer, &task.classes[..]);
+    let text = probe(task.name);
+    let line = classify_line((task.name, kind), &model, words, max_len, text, device)?;
+    println!("{line}");
+    params.save(dir.join("model.safetensors"))?;
+    tokenizer.save(&dir.join("tokenizer.json"))?;
+    let mut saved = config.to_json();
+    saved["classes"] = task.classes.clone().into();
+    write_text(&dir.join("config.json"), &saved.to_string())?;
     Ok(Row {
         markdown: format!(
             "| {} | {} | {seed} | {acc:.3} | {f1:.3} | {majority:.3} / {majority_f1:.3} | {seconds:.0} s |",

@@ -6,6 +6,15 @@ use crate::{step, suites};
 /// that make it do so: every line that process prints must be one the
 /// training process printed (the same prediction for the same input).
 const REUSE: &[(&str, &[&str])] = &[
+    (
+        "classify",
+        &[
+            "--tasks",
+            "genre",
+            "--predict",
+            "the jury said the election was conducted fairly",
+        ],
+    ),
     ("forecast", &["--forecast"]),
     ("generate", &["--sample"]),
     ("sentiment", &["--predict", "a dull , lifeless mess"]),
