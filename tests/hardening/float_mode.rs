@@ -1,6 +1,9 @@
 //! MXCSR (x86-64) after seq's calls: every kernel sets flush-to-zero for
 //! itself and puts the register back, on the calling thread and on candle's
-//! workers that ran part of it.
+//! workers that ran part of it, and the workers (started by the first
+//! kernel) keep the mode of the thread that started them. The check runs
+//! in a child process, so that seq's kernel is the first to use candle's
+//! pool whatever the other tests do.
 
 use candle_core::{DType, Device, Tensor};
 use seq::attention::{attention, AttnMask, AttnMasks};
@@ -21,12 +24,12 @@ fn mxcsr() -> u32 {
     unsafe { std::arch::x86_64::_mm_getcsr() & !0x3f }
 }
 
-/// MXCSR on this thread and on each of candle's CPU workers.
+/// MXCSR on this thread and on each of candle's CPU workers (each runs the
+/// probe once).
 #[cfg(target_arch = "x86_64")]
 fn every_thread() -> Vec<u32> {
-    let pool = candle_core::utils::barrier_pool();
     let seen = std::sync::Mutex::new(vec![mxcsr()]);
-    pool.execute_chunked(pool.n_workers() + 1, |_| {
+    candle_core::utils::barrier_pool().execute(|_| {
         seen.lock().unwrap().push(mxcsr());
     });
     let mut seen = seen.into_inner().unwrap();
@@ -34,6 +37,9 @@ fn every_thread() -> Vec<u32> {
     seen.dedup();
     seen
 }
+
+/// Set in the child process: the test then runs the check itself.
+const CHILD: &str = "SEQ_HARDENING_FLOAT_MODE_CHILD";
 
 /// Forward and backward through each family of fused kernels.
 fn seq_calls() -> seq::core::Result<()> {
@@ -77,14 +83,31 @@ fn seq_calls() -> seq::core::Result<()> {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn mxcsr_is_the_same_after_seq_calls_on_every_thread() {
-    // A fresh thread: the default mode, with no flushing.
+    if std::env::var_os(CHILD).is_none() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "float_mode::mxcsr_is_the_same_after_seq_calls_on_every_thread",
+            ])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        return;
+    }
+    // A fresh thread: the default mode, with no flushing; seq's kernel is
+    // the first use of candle's pool in this process.
     std::thread::spawn(|| {
-        let before = every_thread();
+        let default = mxcsr();
         seq_calls().unwrap();
         assert_eq!(
             every_thread(),
-            before,
-            "MXCSR before and after (sorted, per thread)"
+            [default],
+            "MXCSR of every thread after (sorted), against the default"
         );
     })
     .join()

@@ -16,7 +16,8 @@
 //! and on every worker that runs part of the kernel. Code outside the
 //! kernels (candle's own ops, the host program) runs in whatever mode the
 //! host chose. [`set_flush_denormals`]`(false)` makes the scopes leave the
-//! register alone.
+//! register alone. candle's workers are started before the first scope
+//! changes the mode, so they keep the mode of the thread that started them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,6 +47,12 @@ impl FlushScope {
     /// Enters the kernel's mode on this thread.
     pub fn enter() -> Self {
         let saved = flush_denormals().then(|| {
+            // candle's CPU workers start on first use and inherit the
+            // floating-point mode of the thread that starts them (POSIX
+            // threads do): started inside a scope, they would flush for the
+            // life of the process. So they start here, before the mode
+            // changes (a no-op once they run).
+            candle_core::utils::barrier_pool();
             let saved = read();
             let flushing = with_flush(saved);
             if flushing != saved {
