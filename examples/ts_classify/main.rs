@@ -12,7 +12,7 @@
 mod common;
 mod model;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Tensor};
@@ -22,7 +22,7 @@ use seq::data::readers::ucr::{read_ts, TsDataset};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::cli::{out_dir, positive};
-use common::report::write_results;
+use common::report::{write_results, write_text};
 use common::Error;
 use model::Classifier;
 
@@ -72,6 +72,11 @@ struct Args {
     /// Results and curves [default: runs/ts_classify/MODEL].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Classify the cases of FILE (a .ts file with the set's dimensions)
+    /// with the model saved for each of --sets (OUT/SET, OUT/smoke/SET with
+    /// --smoke, the first seed's with --seeds), then exit.
+    #[arg(long, value_name = "FILE")]
+    predict: Option<PathBuf>,
     /// A tiny run in seconds (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
@@ -100,10 +105,15 @@ struct Batch {
 /// are ids into `classes` (the training file's, for both files).
 fn batches(ds: &TsDataset, classes: &[String]) -> Result<Vec<Batch>, Error> {
     let labels = ds.label_ids_in(classes)?;
+    labelled_batches(ds, &labels)
+}
+
+/// [`batches`] with the labels given as class ids.
+fn labelled_batches(ds: &TsDataset, labels: &[usize]) -> Result<Vec<Batch>, Error> {
     let idx: Vec<usize> = (0..ds.series.len()).collect();
     Ok(idx
         .chunks(16)
-        .map(|chunk| batch(ds, &labels, chunk))
+        .map(|chunk| batch(ds, labels, chunk))
         .collect::<seq::core::Result<_>>()?)
 }
 
@@ -175,23 +185,135 @@ fn main() {
     common::main("ts_classify", || run(Args::parse()))
 }
 
+/// A smoke run's share of a file: its first 16 cases.
+fn smoke_cases(ds: &mut TsDataset) {
+    ds.series.truncate(16);
+    ds.labels.truncate(16);
+}
+
+/// Where the model of set `name` trained with `seed` is saved.
+fn model_dir(out: &Path, name: &str, seed: u64, seeds: &[u64]) -> PathBuf {
+    match seeds.len() {
+        1 => out.join(name),
+        _ => out.join(name).join(format!("seed-{seed}")),
+    }
+}
+
+/// The classes `model` gives the cases of `ds` (read from `path`), as one
+/// line: the first 20, how many of each class, and the accuracy where the
+/// file's labels are classes of the model.
+fn predictions_line(
+    name: &str,
+    path: &Path,
+    model: &Classifier,
+    ds: &TsDataset,
+    classes: &[String],
+) -> Result<String, Error> {
+    let known = ds.label_ids_in(classes).ok();
+    let labels = known.clone().unwrap_or_else(|| vec![0; ds.series.len()]);
+    let mut predicted = Vec::with_capacity(labels.len());
+    for b in labelled_batches(ds, &labels)? {
+        let ids: Vec<u32> = model.logits(&b.xs, Mode::Eval)?.argmax(1)?.to_vec1()?;
+        predicted.extend(ids.into_iter().map(|i| i as usize));
+    }
+    let class = |i: usize| classes.get(i).map_or("?", String::as_str);
+    let first: Vec<&str> = predicted.iter().take(20).map(|&i| class(i)).collect();
+    let counts: Vec<String> = (0..classes.len())
+        .map(|c| {
+            format!(
+                "{} x {}",
+                predicted.iter().filter(|&&p| p == c).count(),
+                class(c)
+            )
+        })
+        .collect();
+    let accuracy = match known {
+        Some(y) => {
+            let right = y.iter().zip(&predicted).filter(|(y, p)| y == p).count();
+            format!(
+                "; accuracy {:.3} against its labels",
+                right as f64 / y.len().max(1) as f64
+            )
+        }
+        None => String::new(),
+    };
+    Ok(format!(
+        "{name}: {} cases of {}: {}{}; {}{accuracy}",
+        predicted.len(),
+        path.display(),
+        first.join(" "),
+        if predicted.len() > 20 { " ..." } else { "" },
+        counts.join(", ")
+    ))
+}
+
+/// `--predict FILE`: the saved model of each set classifies FILE's cases.
+fn predict(args: &Args, out: &Path, seeds: &[u64], file: &Path) -> Result<(), Error> {
+    let mut ds = read_ts(file)?;
+    if args.smoke {
+        smoke_cases(&mut ds);
+    }
+    for name in &args.sets {
+        let dir = model_dir(out, name, seeds[0], seeds);
+        let path = dir.join("config.json");
+        let bad = |what: &str| format!("{}: {what} (train first)", path.display());
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(&e.to_string()))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        let classes: Vec<String> = config["classes"]
+            .as_array()
+            .and_then(|c| c.iter().map(|v| v.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| bad("no `classes`"))?;
+        let dims = config["dims"].as_u64().ok_or_else(|| bad("no `dims`"))? as usize;
+        let (kind, norm) = (config["model"].as_str(), config["norm"].as_str());
+        let (Some(kind), Some(norm)) = (kind, norm) else {
+            return Err(bad("no `model` or `norm`").into());
+        };
+        if ds.dims() != dims {
+            return Err(format!(
+                "{}: cases of {} dimensions, the {name} model reads {dims}",
+                file.display(),
+                ds.dims()
+            )
+            .into());
+        }
+        let params = Params::new(0);
+        let device = candle_core::Device::Cpu;
+        let model = Classifier::new(
+            kind,
+            norm,
+            dims,
+            classes.len().max(1),
+            params.var_builder(DType::F32, &device),
+        )?;
+        params.load(dir.join("model.safetensors"))?;
+        println!("{}", predictions_line(name, file, &model, &ds, &classes)?);
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> Result<(), Error> {
     let mut out = out_dir(args.out.as_deref(), "ts_classify", &args.tag());
     if args.smoke {
         out = out.join("smoke");
     }
+    let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
+    if let Some(file) = &args.predict {
+        return predict(&args, &out, &seeds, file);
+    }
     let mut rows = Vec::new();
+    let mut predicted = Vec::new();
     println!("| set | cases train/test | model | test accuracy | 1-NN Euclidean | time |");
     println!("|---|---|---|---|---|---|");
     for name in &args.sets {
         let start = Instant::now();
         let mut train = read_ts(&args.dir.join(format!("{name}_TRAIN.ts")))?;
-        let mut test = read_ts(&args.dir.join(format!("{name}_TEST.ts")))?;
+        let test_path = args.dir.join(format!("{name}_TEST.ts"));
+        let mut test = read_ts(&test_path)?;
         if args.smoke {
             train.series.truncate(16);
             train.labels.truncate(16);
-            test.series.truncate(16);
-            test.labels.truncate(16);
+            smoke_cases(&mut test);
         }
         if test.dims() != train.dims() {
             return Err(format!(
@@ -206,7 +328,6 @@ fn run(args: Args) -> Result<(), Error> {
         // every epoch ArrowHead fell from 0.794/0.794/0.823 to
         // 0.606/0.714/0.686 over seeds 0/1/2.
         let (train_b, test_b) = (batches(&train, classes)?, batches(&test, classes)?);
-        let seeds: Vec<u64> = (args.seed..).take(args.seeds).collect();
         let mut accuracies = Vec::with_capacity(seeds.len());
         for &seed in &seeds {
             let params = Params::new(seed);
@@ -225,13 +346,18 @@ fn run(args: Args) -> Result<(), Error> {
             }
             .build(params.named_vars())?;
             let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
-            let dir = match seeds.len() {
-                1 => out.join(name),
-                _ => out.join(name).join(format!("seed-{seed}")),
-            };
-            (tc.seed, tc.quiet, tc.log_dir) = (seed, true, Some(dir));
-            Trainer::new(tc, params, optimizer).fit(&model, &train_b, None)?;
+            let dir = model_dir(&out, name, seed, &seeds);
+            (tc.seed, tc.quiet, tc.log_dir) = (seed, true, Some(dir.clone()));
+            Trainer::new(tc, params.clone(), optimizer).fit(&model, &train_b, None)?;
             accuracies.push(model.metrics(&test_b)?[0].1);
+            params.save(dir.join("model.safetensors"))?;
+            let config = serde_json::json!({
+                "model": args.model, "norm": args.norm, "dims": train.dims(), "classes": classes,
+            });
+            write_text(&dir.join("config.json"), &config.to_string())?;
+            if seed == seeds[0] {
+                predicted.push(predictions_line(name, &test_path, &model, &test, classes)?);
+            }
         }
         let n = accuracies.len() as f64;
         let acc = accuracies.iter().sum::<f64>() / n;
@@ -265,6 +391,9 @@ fn run(args: Args) -> Result<(), Error> {
             "reference_1nn": reference,
             "seconds": secs,
         }));
+    }
+    for line in predicted {
+        println!("{line}");
     }
     write_results(
         &out,

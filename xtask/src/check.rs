@@ -27,6 +27,15 @@ const REUSE: &[(&str, &[&str])] = &[
             "the committee reported on the city budget",
         ],
     ),
+    (
+        "ts_classify",
+        &[
+            "--sets",
+            "GunPoint",
+            "--predict",
+            "data/ucr/GunPoint_TEST.ts",
+        ],
+    ),
 ];
 
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
