@@ -86,6 +86,10 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Translate TEXT (English) with each of --models saved in OUT/MODEL
+    /// (OUT/smoke/MODEL with --smoke), greedy and with --beam, then exit.
+    #[arg(long, value_name = "TEXT")]
+    translate: Option<String>,
 }
 
 /// A model width: a positive multiple of 4 (the Transformer's heads).
@@ -111,13 +115,22 @@ fn bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, size: usize) -> Result<T
     Ok(Tokenizer::bpe(texts, config)?)
 }
 
+/// An English sentence each trained model translates when training ends,
+/// as `--translate` would (`cargo xtask check` compares the two).
+const PROBE: &str = "I am hungry.";
+
 fn run(args: Args) -> Result<(), Error> {
     let device = seq::core::best_device();
-    let mut splits = pairs::load(&args.pairs, args.max_words, args.seed)?;
     let mut out = args.out.clone();
-    let epochs = if args.smoke { 1 } else { args.epochs };
     if args.smoke {
         out = out.join("smoke"); // never overwrites a real run
+    }
+    if let Some(text) = &args.translate {
+        return translate_saved(&args, &out, text, &device);
+    }
+    let mut splits = pairs::load(&args.pairs, args.max_words, args.seed)?;
+    let epochs = if args.smoke { 1 } else { args.epochs };
+    if args.smoke {
         splits.train.truncate(512);
         splits.val.truncate(64);
         splits.test.truncate(32);
@@ -188,6 +201,18 @@ fn run(args: Args) -> Result<(), Error> {
         Trainer::new(tc, params.clone(), optimizer).fit(&model, &fit, Some(&val))?;
         let train_seconds = start.elapsed().as_secs_f64();
         params.save(dir.join("model.safetensors"))?;
+        let config = serde_json::json!({ "model": kind.name(), "width": args.width });
+        write_text(&dir.join("config.json"), &config.to_string())?;
+        for line in translations(
+            kind,
+            &model,
+            (&english, &spanish),
+            PROBE,
+            args.beam,
+            &device,
+        )? {
+            println!("{line}");
+        }
 
         let mut decodings = vec![("greedy".to_string(), 1)];
         if args.beam > 1 {
@@ -239,6 +264,69 @@ fn run(args: Args) -> Result<(), Error> {
         "results, translations, samples and curves in {}/MODEL",
         out.display()
     );
+    Ok(())
+}
+
+/// `text` translated by `model`, greedy and (with `beam > 1`) by beam
+/// search, one line each.
+fn translations(
+    kind: Kind,
+    model: &Translator,
+    (english, spanish): (&Tokenizer, &Tokenizer),
+    text: &str,
+    beam: usize,
+    device: &Device,
+) -> Result<Vec<String>, Error> {
+    let src = english.encode(text, false)?;
+    let widths = if beam > 1 { vec![1, beam] } else { vec![1] };
+    let mut lines = Vec::new();
+    for width in widths {
+        let out = model
+            .translate(std::slice::from_ref(&src), width, device)?
+            .remove(0);
+        let how = match width {
+            1 => "greedy".to_string(),
+            w => format!("beam {w}"),
+        };
+        lines.push(format!(
+            "{} {how}: {text:?} -> {:?}",
+            kind.name(),
+            spanish.decode(&out)?
+        ));
+    }
+    Ok(lines)
+}
+
+/// `--translate`: each of `--models` saved in `out` translates `text`.
+fn translate_saved(args: &Args, out: &Path, text: &str, device: &Device) -> Result<(), Error> {
+    let english = Tokenizer::from_file(&out.join("tokenizer-en.json"))
+        .map_err(|e| format!("{e} (train first)"))?;
+    let spanish = Tokenizer::from_file(&out.join("tokenizer-es.json"))
+        .map_err(|e| format!("{e} (train first)"))?;
+    for &kind in &args.models {
+        let dir = out.join(kind.name());
+        let path = dir.join("config.json");
+        let config: serde_json::Value = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e} (train this model first)", path.display()))?;
+        let width = config["width"]
+            .as_u64()
+            .ok_or_else(|| format!("{}: no `width`", path.display()))? as usize;
+        let sizes = Sizes {
+            src_vocab: english.vocab_size(),
+            tgt_vocab: spanish.vocab_size(),
+            width,
+            dropout: 0.0,
+            label_smoothing: 0.0,
+        };
+        let params = Params::new(0);
+        let model = Translator::new(kind, sizes, params.var_builder(DType::F32, device))?;
+        params.load(dir.join("model.safetensors"))?;
+        for line in translations(kind, &model, (&english, &spanish), text, args.beam, device)? {
+            println!("{line}");
+        }
+    }
     Ok(())
 }
 

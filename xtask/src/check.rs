@@ -27,6 +27,7 @@ const REUSE: &[(&str, &[&str])] = &[
             "the committee reported on the city budget",
         ],
     ),
+    ("translate", &["--translate", "I am hungry."]),
     (
         "ts_classify",
         &[
