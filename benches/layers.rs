@@ -179,13 +179,9 @@ fn train_step(p: &Params, logits: impl Fn() -> Res<Tensor>) -> Res<[f64; 3]> {
         (64, 1),
         &Device::Cpu,
     )?;
-    let mut optim = OptimizerConfig::AdamW {
-        lr: 1e-3,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.0,
-    }
-    .build(p.named_vars())?;
+    let mut optim = OptimizerConfig::adamw(1e-3)
+        .with_weight_decay(0.0)
+        .build(p.named_vars())?;
     time(|| {
         let grads = loss::bce_with_logits(&logits()?, &labels)?.backward()?;
         optim.step(&grads)?;

@@ -319,13 +319,7 @@ fn fit_one(
     if let Some(path) = &args.vectors {
         load_word_vectors(&params, path, &tokenizer)?;
     }
-    let optimizer = OptimizerConfig::AdamW {
-        lr: args.lr,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.01,
-    }
-    .build(params.named_vars())?;
+    let optimizer = OptimizerConfig::adamw(args.lr).build(params.named_vars())?;
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
     tc.seed = seed;
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 3));

@@ -163,13 +163,9 @@ fn train(
         data.stations.iter().map(|s| s.temp_std()).collect(),
         params.var_builder(DType::F32, device),
     )?;
-    let optimizer = OptimizerConfig::AdamW {
-        lr: args.lr,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.0,
-    }
-    .build(params.named_vars())?;
+    let optimizer = OptimizerConfig::adamw(args.lr)
+        .with_weight_decay(0.0)
+        .build(params.named_vars())?;
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
     tc.seed = seed;
     tc.clip_norm = Some(1.0);

@@ -278,13 +278,9 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
     if let Some(path) = &args.vectors {
         load_word_vectors(&params, path, &tokenizer)?;
     }
-    let optimizer = OptimizerConfig::AdamW {
-        lr: args.lr,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.0,
-    }
-    .build(params.named_vars())?;
+    let optimizer = OptimizerConfig::adamw(args.lr)
+        .with_weight_decay(0.0)
+        .build(params.named_vars())?;
     let mut tc = TrainerConfig::new(epochs);
     tc.seed = seed;
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 2));

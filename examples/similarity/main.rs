@@ -151,13 +151,7 @@ fn train(args: &Args, device: &Device) -> Result<(), Error> {
     };
     let encoder = TextEncoder::new(config, params.var_builder(DType::F32, device))?;
     let model = Embedder::new(encoder, args.temperature, task.val.docs.clone());
-    let optimizer = OptimizerConfig::AdamW {
-        lr: args.lr,
-        betas: (0.9, 0.999),
-        eps: 1e-8,
-        weight_decay: 0.01,
-    }
-    .build(params.named_vars())?;
+    let optimizer = OptimizerConfig::adamw(args.lr).build(params.named_vars())?;
     let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
     tc.seed = args.seed;
     tc.early_stopping = Some(EarlyStopping::new("val_map", Goal::Max, 2));

@@ -338,13 +338,9 @@ fn run(args: Args) -> Result<(), Error> {
                 train.classes.len().max(1),
                 params.var_builder(DType::F32, &candle_core::Device::Cpu),
             )?;
-            let optimizer = OptimizerConfig::AdamW {
-                lr: args.lr,
-                betas: (0.9, 0.999),
-                eps: 1e-8,
-                weight_decay: 0.0,
-            }
-            .build(params.named_vars())?;
+            let optimizer = OptimizerConfig::adamw(args.lr)
+                .with_weight_decay(0.0)
+                .build(params.named_vars())?;
             let mut tc = TrainerConfig::new(if args.smoke { 1 } else { args.epochs });
             let dir = model_dir(&out, name, seed, &seeds);
             (tc.seed, tc.quiet, tc.log_dir) = (seed, true, Some(dir.clone()));

@@ -123,6 +123,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// With a weight decay (every optimiser has one: an L2 penalty for SGD,
+    /// Adam and RMSprop, decoupled for AdamW).
+    pub fn with_weight_decay(mut self, wd: f64) -> Self {
+        match &mut self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::AdamW { weight_decay, .. }
+            | OptimizerConfig::RmsProp { weight_decay, .. } => *weight_decay = wd,
+        }
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         let name = self.name();
         let check = |what: &str, v: f64, ok: bool| match ok && v.is_finite() {
@@ -224,17 +236,6 @@ impl OptimizerConfig {
             groups: vec![None; n],
             t: 0,
         })
-    }
-
-    /// This configuration with weight decay `wd`.
-    fn with_weight_decay(mut self, wd: f64) -> Self {
-        match &mut self {
-            OptimizerConfig::Sgd { weight_decay, .. }
-            | OptimizerConfig::Adam { weight_decay, .. }
-            | OptimizerConfig::AdamW { weight_decay, .. }
-            | OptimizerConfig::RmsProp { weight_decay, .. } => *weight_decay = wd,
-        }
-        self
     }
 }
 
@@ -492,5 +493,36 @@ impl Optimizer for Optim {
         self.t = step as u64;
         self.slots = slots;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `with_weight_decay` sets each optimiser's decay and nothing else.
+    #[test]
+    fn with_weight_decay_sets_the_decay_of_every_optimiser() {
+        let set = OptimizerConfig::adamw(0.1).with_weight_decay(0.0);
+        let want = OptimizerConfig::AdamW {
+            lr: 0.1,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        assert_eq!(set, want);
+        for config in [
+            OptimizerConfig::sgd(0.1),
+            OptimizerConfig::adam(0.1),
+            OptimizerConfig::rmsprop(0.1),
+        ] {
+            let decay = match config.with_weight_decay(0.25) {
+                OptimizerConfig::Sgd { weight_decay, .. }
+                | OptimizerConfig::Adam { weight_decay, .. }
+                | OptimizerConfig::AdamW { weight_decay, .. }
+                | OptimizerConfig::RmsProp { weight_decay, .. } => weight_decay,
+            };
+            assert_eq!(decay, 0.25, "{config:?}");
+        }
     }
 }
