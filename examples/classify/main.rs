@@ -25,7 +25,7 @@ use common::classifier::{text_batches, text_source, Classifier, TextBatch};
 use common::cli::{positive, probability};
 use common::corpora::{self, Task, Texts};
 use common::encoder::{EncoderConfig, Kind};
-use common::report::{confusion_table, majority_baseline, write_results, write_text};
+use common::report::{confusion_table, majority_baseline, mean_sd, write_results, write_text};
 use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
 
@@ -257,14 +257,6 @@ fn predict(
         }
     }
     Ok(())
-}
-
-/// The mean and the sample standard deviation (0 for one value).
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
 }
 
 /// One trained model's line in the table and its JSON.

@@ -38,6 +38,15 @@ pub fn confusion_table(names: &[String], cm: &ConfusionMatrix) -> String {
     s
 }
 
+/// The mean and the sample standard deviation of `v` (the deviation is 0
+/// for one value): what the examples report over seeds.
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
 /// Writes `value` as `DIR/results.json` (pretty-printed), creating `DIR`.
 pub fn write_results(dir: &Path, value: &serde_json::Value) -> Result<(), Error> {
     write_text(

@@ -29,7 +29,7 @@ use seq::data::pipeline::Normalizer;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Planned, Trainer, TrainerConfig};
 
 use common::cli::{level, out_dir, positive};
-use common::report::{write_results, write_text};
+use common::report::{mean_sd, write_results, write_text};
 use common::Error;
 use data::{Stations, AHEAD, PAST};
 use model::Forecaster;
@@ -310,12 +310,6 @@ fn summarise(
     runs: &[Vec<Scores>],
     out: &Path,
 ) -> Result<(), Error> {
-    let stat = |v: &[f64]| {
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        (mean, sd)
-    };
     let mut rows = Vec::new();
     for (s, st) in data.stations.iter().enumerate() {
         let gain = |f: fn(&Scores) -> (f64, f64)| -> Vec<f64> {
@@ -328,17 +322,14 @@ fn summarise(
         };
         let (mae, day): (Vec<f64>, Vec<f64>) =
             runs.iter().map(|r| (r[s].mean().0, r[s].day().0)).unzip();
-        let ((g, gsd), (gd, gdsd)) = (stat(&gain(Scores::mean)), stat(&gain(Scores::day)));
+        let ((g, gsd), (gd, gdsd)) = (mean_sd(&gain(Scores::mean)), mean_sd(&gain(Scores::day)));
+        let ((m, msd), (d, dsd)) = (mean_sd(&mae), mean_sd(&day));
         println!(
-            "{} over {} seeds: test MAE {:.3} +- {:.3} F, {:.1}% +- {:.1}% better than the same as 24 hours before; 24 hours ahead {:.3} +- {:.3} F, {:.1}% +- {:.1}% better",
+            "{} over {} seeds: test MAE {m:.3} +- {msd:.3} F, {:.1}% +- {:.1}% better than the same as 24 hours before; 24 hours ahead {d:.3} +- {dsd:.3} F, {:.1}% +- {:.1}% better",
             st.name,
             seeds.len(),
-            stat(&mae).0,
-            stat(&mae).1,
             100.0 * g,
             100.0 * gsd,
-            stat(&day).0,
-            stat(&day).1,
             100.0 * gd,
             100.0 * gdsd
         );

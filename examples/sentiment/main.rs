@@ -27,7 +27,7 @@ use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerCon
 use common::classifier::{text_batches, text_source, Classifier};
 use common::cli::{out_dir, positive, probability};
 use common::encoder::{EncoderConfig, Kind};
-use common::report::{majority_baseline, write_results, write_text};
+use common::report::{majority_baseline, mean_sd, write_results, write_text};
 use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
 
@@ -171,9 +171,7 @@ fn run(args: Args) -> Result<(), Error> {
             &device,
         )?);
     }
-    let n = accuracies.len() as f64;
-    let mean = accuracies.iter().sum::<f64>() / n;
-    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let (mean, std) = mean_sd(&accuracies);
     println!(
         "test accuracy over {} seeds: {mean:.4} +- {std:.4} (sample standard deviation)",
         args.seeds

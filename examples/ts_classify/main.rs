@@ -22,7 +22,7 @@ use seq::data::readers::ucr::{read_ts, TsDataset};
 use seq::train::{OptimizerConfig, Task, Trainer, TrainerConfig};
 
 use common::cli::{out_dir, positive};
-use common::report::{write_results, write_text};
+use common::report::{mean_sd, write_results, write_text};
 use common::Error;
 use model::Classifier;
 
@@ -355,10 +355,7 @@ fn run(args: Args) -> Result<(), Error> {
                 predicted.push(predictions_line(name, &test_path, &model, &test, classes)?);
             }
         }
-        let n = accuracies.len() as f64;
-        let acc = accuracies.iter().sum::<f64>() / n;
-        let sd =
-            (accuracies.iter().map(|a| (a - acc).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let (acc, sd) = mean_sd(&accuracies);
         let reference = REFERENCE
             .iter()
             .find(|(n, _)| n == name)
