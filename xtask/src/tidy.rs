@@ -108,3 +108,87 @@ fn the_readme_shows_the_quickstart_as_it_is() {
         "README.md's \"Use it as a library\" must show examples/quickstart.rs exactly"
     );
 }
+
+/// A `rust-version` as three numbers (`"1.89"` -> `[1, 89, 0]`); `None`
+/// when a part is not a number.
+fn rust_version(text: &str) -> Option<Vec<u64>> {
+    let mut parts: Vec<u64> = text
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    parts.resize(parts.len().max(3), 0);
+    Some(parts)
+}
+
+/// The newest `rust-version` among the packages of `cargo metadata`'s
+/// output, with the package that declares it.
+fn newest_rust_version(metadata: &serde_json::Value) -> Option<(Vec<u64>, String)> {
+    metadata["packages"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| {
+            let version = rust_version(p["rust_version"].as_str()?)?;
+            Some((version, p["name"].as_str()?.to_owned()))
+        })
+        .max()
+}
+
+/// The workspace's `rust-version` must be at least every locked
+/// dependency's (all features, all platforms), so the README's minimum
+/// compiler is one that builds the project.
+#[test]
+fn rust_version_covers_every_locked_dependency() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--all-features",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let stated_text = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .map(|v| v.trim_end_matches('"'))
+        .expect("Cargo.toml's [workspace.package] states rust-version");
+    let stated = rust_version(stated_text).expect("rust-version is numbers");
+    let (newest, package) = newest_rust_version(&metadata).expect("dependencies state versions");
+    let text = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+    assert!(
+        stated >= newest,
+        "rust-version {} in Cargo.toml is older than {package}'s {}",
+        text(&stated),
+        text(&newest)
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&format!("Rust toolchain ({stated_text} or newer)")),
+        "README.md must state the minimum Rust version {stated_text}"
+    );
+}
+
+#[test]
+fn the_newest_rust_version_is_compared_as_numbers() {
+    let metadata = serde_json::json!({"packages": [
+        {"name": "a", "rust_version": "1.9"},
+        {"name": "b", "rust_version": "1.85.1"},
+        {"name": "c", "rust_version": null},
+        {"name": "d", "rust_version": "1.85"},
+    ]});
+    assert_eq!(
+        newest_rust_version(&metadata),
+        Some((vec![1, 85, 1], "b".to_owned()))
+    );
+    assert_eq!(rust_version("1.89"), rust_version("1.89.0"));
+    assert_eq!(rust_version("1.x"), None);
+}
