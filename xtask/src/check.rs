@@ -40,8 +40,9 @@ const REUSE: &[(&str, &[&str])] = &[
 ];
 
 /// fmt, clippy, every test, both suites, the MPI test, a smoke run of
-/// every example (the speech example's where espeak-ng is installed), and
-/// the saved model of each example in [`REUSE`] used by a new process.
+/// every example (the speech example's where espeak-ng is installed), the
+/// saved model of each example in [`REUSE`] used by a new process, and the
+/// publish dry run (packing only).
 pub fn run() -> Result<(), String> {
     step::cargo("fmt", &["fmt", "--all", "--", "--check"])?;
     step::cargo(
@@ -101,7 +102,7 @@ pub fn run() -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    crate::publish::run(false)
 }
 
 /// The names of the examples: `examples/NAME.rs` and `examples/NAME/main.rs`.

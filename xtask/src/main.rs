@@ -5,6 +5,8 @@
 //! cargo xtask gradcheck   the finite-difference gradient-check suite (f64)
 //! cargo xtask proptest    the property-test suite
 //! cargo xtask mpi         data-parallel training over MPI, two ranks under mpirun
+//! cargo xtask publish     cargo publish --workspace --dry-run --no-verify (every crate packed)
+//! cargo xtask publish --verify   ... and every packed crate built
 //! cargo xtask bench       the benchmarks (release), ratios against baselines in the same run
 //! cargo xtask bench --torch   ... and PyTorch's, side by side
 //! ```
@@ -12,6 +14,7 @@
 mod bench;
 mod check;
 mod mpi;
+mod publish;
 mod step;
 mod suites;
 #[cfg(test)]
@@ -32,7 +35,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// fmt, clippy (warnings are errors), all tests, the gradient-check and
-    /// property suites, the MPI test and a smoke run of every example.
+    /// property suites, the MPI test, a smoke run of every example and the
+    /// publish dry run.
     Check,
     /// The finite-difference gradient-check suite.
     Gradcheck,
@@ -41,6 +45,13 @@ enum Task {
     /// Data-parallel training over MPI: two ranks under mpirun (skipped
     /// where mpirun is not installed).
     Mpi,
+    /// `cargo publish --workspace --dry-run`: every crate packed as
+    /// crates.io would receive it.
+    Publish {
+        /// Also build every packed crate (about 12 minutes on 2 cores).
+        #[arg(long)]
+        verify: bool,
+    },
     /// The benchmarks, in release, with ratios against baselines measured
     /// in the same run (results in target/bench/).
     Bench {
@@ -57,6 +68,7 @@ fn main() -> ExitCode {
         Task::Gradcheck => suites::gradcheck(),
         Task::Proptest => suites::proptest(),
         Task::Mpi => mpi::run(),
+        Task::Publish { verify } => publish::run(verify),
         Task::Bench { torch } => bench::run(torch),
     };
     match result {

@@ -20,6 +20,7 @@
 
 pub mod audio;
 mod error;
+#[cfg(feature = "hub")]
 pub mod hub;
 pub mod pipeline;
 pub mod readers;
