@@ -18,7 +18,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use seq::attention::{
-    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, SinusoidalEncoding,
+    AttnMask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, SinusoidalEncoding,
     TransformerEncoder, TransformerLayerConfig,
 };
 use seq::conv::{Conv1d, Conv1dConfig, Padding};
@@ -141,8 +141,8 @@ fn workloads() -> Res<Vec<Workload>> {
         name: "causal self-attention 256 wide, 8 heads [8,512,256]",
         tokens: 8 * 512,
         run: Box::new(move |mode| {
-            let (y, _) = mha.forward(&x, &x, &x, None, Some(&causal), NeedWeights::No, mode)?;
-            Ok(y.sum_all()?)
+            let y = mha.forward(MhaInput::self_attn(&x).with_attn_mask(&causal), mode)?;
+            Ok(y.output.sum_all()?)
         }),
     });
     Ok(w)
@@ -247,15 +247,8 @@ fn long_context(engine: Engine) -> Res<()> {
     let x = randn((1, 4096, 256))?;
     let causal = AttnMask::causal(4096, 0, &Device::Cpu)?;
     let run = || -> Res<()> {
-        let (y, _) = mha.forward(
-            &x,
-            &x,
-            &x,
-            None,
-            Some(&causal),
-            NeedWeights::No,
-            Mode::Train,
-        )?;
+        let input = MhaInput::self_attn(&x).with_attn_mask(&causal);
+        let y = mha.forward(input, Mode::Train)?.output;
         y.sum_all()?.backward()?;
         Ok(())
     };

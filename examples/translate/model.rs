@@ -133,16 +133,11 @@ impl Translator {
                 let mut layer =
                     TransformerLayerConfig::new(s.width, 4).with_feedforward(4 * s.width);
                 (layer.dropout, layer.norm_first) = (s.dropout, true);
-                let transformer = TransformerConfig {
-                    layer,
-                    ..TransformerConfig::new(s.width, 4).with_layers(2, 2)
-                };
-                let config = TransformerSeq2SeqConfig {
-                    src_vocab: s.src_vocab,
-                    tgt_vocab: s.tgt_vocab,
-                    transformer,
-                    max_len: 256,
-                };
+                let transformer = TransformerConfig::new(s.width, 4)
+                    .with_layer(layer)
+                    .with_layers(2, 2);
+                let config = TransformerSeq2SeqConfig::new(s.src_vocab, s.tgt_vocab, transformer)
+                    .with_max_len(256);
                 Net::Transformer(Box::new(TransformerSeq2Seq::new(config, vb)?))
             }
             Kind::Gru(attention) => {

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use seq::attention::{
-    scaled_dot_product_attention, AttnMask, LearnedEncoding, MultiHeadAttention,
+    scaled_dot_product_attention, AttnMask, LearnedEncoding, MhaInput, MultiHeadAttention,
     MultiHeadAttentionConfig, NeedWeights, Rotary, SinusoidalEncoding, TransformerDecoderLayer,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
@@ -59,17 +59,16 @@ fn multi_head_attention_with_masks_and_rotary_positions() {
             Tensor::new(&[[1u8, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 0]], &Device::Cpu).unwrap(),
         );
         assert_gradients(&p, &[("query", &q), ("key/value", &kv)], || {
-            let (out, w) = mha.forward(
-                q.as_tensor(),
-                kv.as_tensor(),
-                kv.as_tensor(),
-                Some(&kpm),
-                Some(&allowed),
-                NeedWeights::PerHead,
-                Mode::Eval,
-            )?;
+            let input = MhaInput::cross_attn(q.as_tensor(), kv.as_tensor())
+                .with_key_padding_mask(&kpm)
+                .with_attn_mask(&allowed)
+                .with_weights(NeedWeights::PerHead);
+            let out = mha.forward(input, Mode::Eval)?;
             Ok(Tensor::cat(
-                &[out.flatten_all()?, w.expect("weights").flatten_all()?],
+                &[
+                    out.output.flatten_all()?,
+                    out.weights.expect("weights").flatten_all()?,
+                ],
                 0,
             )?)
         });

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use candle_core::{DType, Device, Tensor, Var};
 use seq::attention::{
-    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerDecoderLayer,
+    AttnMask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, TransformerDecoderLayer,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
 use seq::conv::{
@@ -132,11 +132,7 @@ fn empty_batches_and_zero_length_sequences_never_panic() {
         ),
         (
             "MultiHeadAttention",
-            Box::new(|x| {
-                Ok(mha
-                    .forward(x, x, x, None, None, NeedWeights::No, Mode::Train)?
-                    .0)
-            }),
+            Box::new(|x| Ok(mha.forward(MhaInput::self_attn(x), Mode::Train)?.output)),
         ),
         (
             "TransformerEncoderLayer",

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, IndexOp, Tensor};
 use proptest::prelude::*;
 use seq::attention::{
-    AttnMask, KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights,
+    AttnMask, KvCache, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
 use seq::core::{Mode, Params, Rng};
@@ -51,7 +51,7 @@ proptest! {
         let x = normal(seed, &[2, t, 8]);
         let changed = Tensor::cat(&[x.i((.., 0..cut)).unwrap(), normal(seed + 1, &[2, t - cut, 8])], 1).unwrap();
         let causal = AttnMask::causal(t, 0, &Device::Cpu).unwrap();
-        let run = |x: &Tensor| m.forward(x, x, x, None, Some(&causal), NeedWeights::No, Mode::Eval).unwrap().0;
+        let run = |x: &Tensor| m.forward(MhaInput::self_attn(x).with_attn_mask(&causal), Mode::Eval).unwrap().output;
         prop_assert!(max_diff(&run(&x).i((.., 0..cut)).unwrap(), &run(&changed).i((.., 0..cut)).unwrap()) < 1e-12);
     }
 
@@ -78,7 +78,7 @@ proptest! {
         let m = mha(seed, 8, 2, rotary);
         let x = normal(seed, &[2, t, 8]);
         let causal = AttnMask::causal(t, 0, &Device::Cpu).unwrap();
-        let (full, _) = m.forward(&x, &x, &x, None, Some(&causal), NeedWeights::No, Mode::Eval).unwrap();
+        let full = m.forward(MhaInput::self_attn(&x).with_attn_mask(&causal), Mode::Eval).unwrap().output;
         let mut cache = KvCache::default();
         let steps: Vec<Tensor> = (0..t).map(|i| m.forward_cached(&x.i((.., i..i + 1)).unwrap(), &mut cache, Mode::Eval).unwrap().0).collect();
         prop_assert_eq!(cache.len(), t);
@@ -194,7 +194,8 @@ proptest! {
             let cfg = MultiHeadAttentionConfig::new(16, 4).with_dropout(0.2, seed).with_engine(engine);
             let m = MultiHeadAttention::new(cfg, p.var_builder(DType::F64, &Device::Cpu)).unwrap();
             seq::core::rng::set_step(3);
-            let (y, _) = m.forward(x.as_tensor(), x.as_tensor(), x.as_tensor(), Some(&kpm), mask.as_ref(), NeedWeights::No, Mode::Train).unwrap();
+            let input = MhaInput::self_attn(x.as_tensor()).with_key_padding_mask(&kpm).with_attn_mask(mask.as_ref());
+            let y = m.forward(input, Mode::Train).unwrap().output;
             let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             let mut tensors = vec![y, grads.get(x.as_tensor()).unwrap().clone()];
             for (_, v) in p.named_vars() {

@@ -24,6 +24,25 @@ pub struct TransformerSeq2SeqConfig {
     pub max_len: usize,
 }
 
+impl TransformerSeq2SeqConfig {
+    /// A model between vocabularies of `src_vocab` and `tgt_vocab` ids
+    /// around `transformer`, positions up to 512.
+    pub fn new(src_vocab: usize, tgt_vocab: usize, transformer: TransformerConfig) -> Self {
+        TransformerSeq2SeqConfig {
+            src_vocab,
+            tgt_vocab,
+            transformer,
+            max_len: 512,
+        }
+    }
+
+    /// With positions up to `max_len` (default 512).
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+}
+
 pub use seq_core::beam::{BeamConfig, Hypothesis};
 
 /// Embeddings plus sinusoidal positions, a [`Transformer`], and a linear
@@ -31,6 +50,33 @@ pub use seq_core::beam::{BeamConfig, Hypothesis};
 /// as `N(0, 1)`, on the scale of the positional encoding, so they are not
 /// multiplied by `sqrt(d_model)` as the paper's `N(0, 1/d_model)` ones are. Parameters: `src_embedding.weight`, `tgt_embedding.weight`,
 /// `transformer.*` (`nn.Transformer` names), `generator.*`.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_attention::{
+///     BeamConfig, TransformerConfig, TransformerSeq2Seq, TransformerSeq2SeqConfig,
+/// };
+/// use seq_core::{Mode, Params};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// // Vocabularies of 100 and 120 ids (0 is padding), 1 + 1 layers 32 wide.
+/// let transformer = TransformerConfig::new(32, 4).with_layers(1, 1);
+/// let config = TransformerSeq2SeqConfig::new(100, 120, transformer);
+/// let model = TransformerSeq2Seq::new(config, vb.pp("model"))?;
+/// let src = Tensor::new(&[[5u32, 6, 7, 0], [8, 9, 10, 11]], &Device::Cpu)?; // [batch, S]
+/// let tgt_in = Tensor::new(&[[2u32, 12, 13], [2, 14, 0]], &Device::Cpu)?; // [batch, T]
+/// // Teacher forcing: next-token logits for every target position.
+/// let logits = model.forward(&src, &tgt_in, Mode::Train)?;
+/// assert_eq!(logits.dims(), &[2, 3, 120]);
+/// // Decoding: greedy (cached keys and values) and beam search, from id 2 to id 3.
+/// let greedy = model.greedy(&src, 2, 3, 5, true)?;
+/// assert!(greedy.iter().all(|h| h.tokens.len() <= 5));
+/// let beams = model.beam(&src.narrow(0, 0, 1)?, &BeamConfig::new(2, 3, 5, 4))?;
+/// assert!(beams[0].score <= 0.0); // a log-probability
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TransformerSeq2Seq {
     src_embedding: Embedding,

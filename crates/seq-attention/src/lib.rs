@@ -37,6 +37,7 @@ mod flash;
 mod layer;
 mod mask;
 mod mha;
+mod mha_io;
 mod positional;
 mod sdpa;
 mod transformer;
@@ -48,8 +49,18 @@ pub use layer::{
 };
 pub use mask::AttnMask;
 pub use mha::{KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
+pub use mha_io::{MhaInput, MhaOutput};
 pub use positional::{LearnedEncoding, Rotary, SinusoidalEncoding};
 pub use sdpa::{attention, scaled_dot_product_attention, AttnMasks};
 pub use transformer::{
     Transformer, TransformerConfig, TransformerDecoder, TransformerEncoder, TransformerWeights,
 };
+
+// Every layer is also a candle `Module` (evaluation mode).
+seq_core::candle_module!(
+    SinusoidalEncoding,
+    LearnedEncoding,
+    MultiHeadAttention,
+    TransformerEncoderLayer,
+    TransformerEncoder
+);

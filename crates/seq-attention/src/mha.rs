@@ -5,13 +5,13 @@ use std::fmt;
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use seq_core::{Dropout, Engine, Error, Init, Linear, LinearConfig, Mode, Result};
+use seq_core::{Dropout, Engine, Error, Init, Linear, LinearConfig, Mode, Module, Result, Seq};
 
 use crate::mask::at_least_one_step;
 use crate::sdpa::{
     attention_merged, merge_heads, scaled_dot_product_attention, self_attention_packed,
 };
-use crate::{AttnMask, AttnMasks, Rotary};
+use crate::{AttnMask, AttnMasks, MhaInput, MhaOutput, Rotary};
 
 /// The sizes and options of a [`MultiHeadAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,6 +117,32 @@ impl KvCache {
 /// Xavier-uniform), `in_proj_bias` `[3E]` (zeros), `out_proj.weight` `[E, E]`
 /// (`W^O`), `out_proj.bias` `[E]` (zeros): `nn.MultiheadAttention` weights
 /// load as they are.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_attention::{AttnMask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
+/// use seq_core::{Mode, Params};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// let mha = MultiHeadAttention::new(MultiHeadAttentionConfig::new(32, 4), vb.pp("attn"))?;
+/// let x = Tensor::randn(0f32, 1.0, (2, 6, 32), &Device::Cpu)?; // [batch, T, E]
+/// // Causal self-attention; the second sequence has 4 real steps.
+/// let causal = AttnMask::causal(6, 0, &Device::Cpu)?;
+/// let keep = Tensor::new(&[[1u8, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &Device::Cpu)?;
+/// let input = MhaInput::self_attn(&x)
+///     .with_attn_mask(&causal)
+///     .with_key_padding_mask(&keep)
+///     .with_weights(NeedWeights::Averaged);
+/// let out = mha.forward(input, Mode::Eval)?;
+/// assert_eq!(out.output.dims(), &[2, 6, 32]);
+/// let weights = out.weights.unwrap(); // [batch, T, S], rows sum to 1
+/// assert_eq!(weights.dims(), &[2, 6, 6]);
+/// // Query 0 sees only key 0.
+/// assert_eq!(weights.get(0)?.get(0)?.to_vec1::<f32>()?[0], 1.0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct MultiHeadAttention {
     in_proj_weight: Tensor,
@@ -193,26 +219,20 @@ impl MultiHeadAttention {
         }
     }
 
-    /// Attention of `query` `[batch, T, E]` over `key`, `value` `[batch, S, E]`.
-    ///
-    /// # Parameters
-    /// - `key_padding_mask`: `[batch, S]`, 1 for a real key, 0 for padding.
-    /// - `attn_mask`: which queries may see which keys (e.g. [`AttnMask::causal`]).
-    /// - `need_weights`: which weights to return.
+    /// Attention of the input's query `[batch, T, E]` over its key and
+    /// value `[batch, S, E]`, with its masks; see [`MhaInput`].
     ///
     /// # Returns
     /// The output `[batch, T, E]` and, if asked, the attention weights.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
-        &self,
-        query: &Tensor,
-        key: &Tensor,
-        value: &Tensor,
-        key_padding_mask: Option<&Tensor>,
-        attn_mask: Option<&AttnMask>,
-        need_weights: NeedWeights,
-        mode: Mode,
-    ) -> Result<(Tensor, Option<Tensor>)> {
+    pub fn forward(&self, input: MhaInput, mode: Mode) -> Result<MhaOutput> {
+        let MhaInput {
+            query,
+            key,
+            value,
+            key_padding_mask,
+            attn_mask,
+            need_weights,
+        } = input;
         at_least_one_step("MultiHeadAttention", "query", query)?;
         at_least_one_step("MultiHeadAttention", "key", key)?;
         let masks = AttnMasks::none()
@@ -231,12 +251,16 @@ impl MultiHeadAttention {
                 drop,
                 self.config.engine,
             )?;
-            return Ok((self.out_proj.apply(&out)?, None));
+            return Ok(MhaOutput {
+                output: self.out_proj.apply(&out)?,
+                weights: None,
+            });
         }
         let q = self.project(query, 0, 0)?;
         let k = self.project(key, 1, 0)?;
         let v = self.project(value, 2, 0)?;
-        self.attend(&q, &k, &v, masks, need_weights, mode)
+        let (output, weights) = self.attend(&q, &k, &v, masks, need_weights, mode)?;
+        Ok(MhaOutput { output, weights })
     }
 
     fn attend(
@@ -322,6 +346,14 @@ impl MultiHeadAttention {
             out,
             w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,
         ))
+    }
+}
+
+impl Module for MultiHeadAttention {
+    /// Self-attention of the `Seq` (its mask is the key padding mask).
+    fn forward(&self, xs: &Seq, mode: Mode) -> Result<Seq> {
+        let input = MhaInput::self_attn(xs.values()).with_key_padding_mask(xs.mask());
+        xs.with_values(MultiHeadAttention::forward(self, input, mode)?.output)
     }
 }
 

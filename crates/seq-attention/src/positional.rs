@@ -121,7 +121,7 @@ pub struct Rotary {
 impl Rotary {
     /// The rotations of positions `0..max_len` for a head width `d` (even).
     pub fn new(max_len: usize, d: usize, dtype: DType, device: &Device) -> Result<Self> {
-        if d % 2 != 0 {
+        if !d.is_multiple_of(2) {
             return Err(Error::config(
                 "Rotary",
                 format!("the head width must be even, got {d}"),

@@ -25,6 +25,29 @@ fn final_norm(c: &TransformerLayerConfig, yes: bool, vb: VarBuilder) -> Result<O
 
 /// A stack of encoder layers (`layers.{i}.*`) and an optional final layer
 /// norm (`norm.*`), PyTorch's `nn.TransformerEncoder`.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_attention::{SinusoidalEncoding, TransformerEncoder, TransformerLayerConfig};
+/// use seq_core::{Mode, Module, Params, Seq};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// // 2 pre-norm layers, 64 wide, 4 heads, a 128-wide feed-forward block.
+/// let layer = TransformerLayerConfig::new(64, 4)
+///     .with_feedforward(128)
+///     .with_norm_first(true);
+/// let encoder = TransformerEncoder::new(layer, 2, true, vb.pp("encoder"))?;
+/// let positions = SinusoidalEncoding::new(512, 64, DType::F32, &Device::Cpu)?;
+/// let x = Tensor::randn(0f32, 1.0, (3, 10, 64), &Device::Cpu)?;
+/// let xs = Seq::new(positions.apply(&x, 0)?)?.with_lengths(&[10, 4, 7])?;
+/// // As a seq Module, the mask is the key padding mask.
+/// let ys = Module::forward(&encoder, &xs, Mode::Eval)?;
+/// assert_eq!(ys.values().dims(), &[3, 10, 64]);
+/// assert_eq!(ys.lengths()?, [10, 4, 7]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TransformerEncoder {
     layers: Vec<TransformerEncoderLayer>,
@@ -258,7 +281,14 @@ impl TransformerConfig {
         }
     }
 
-    /// With layer counts.
+    /// With every layer configured as `layer` (default
+    /// `TransformerLayerConfig::new(d_model, nhead)`).
+    pub fn with_layer(mut self, layer: TransformerLayerConfig) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// With layer counts (default 6 + 6).
     pub fn with_layers(mut self, encoder: usize, decoder: usize) -> Self {
         self.num_encoder_layers = encoder;
         self.num_decoder_layers = decoder;
@@ -366,17 +396,17 @@ impl fmt::Display for Transformer {
         let c = &self.config;
         write!(
             f,
-            "Transformer(d_model={}, heads={}, ff={}, layers={}+{}, {})",
-            c.layer.d_model,
-            c.layer.nhead,
-            c.layer.dim_feedforward,
-            c.num_encoder_layers,
-            c.num_decoder_layers,
-            if c.layer.norm_first {
-                "pre-norm"
-            } else {
-                "post-norm"
-            }
+            "Transformer({}, layers={}+{})",
+            c.layer, c.num_encoder_layers, c.num_decoder_layers
         )
+    }
+}
+
+impl fmt::Display for TransformerEncoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.layers.first() {
+            Some(layer) => write!(f, "TransformerEncoder({} x {layer})", self.layers.len()),
+            None => write!(f, "TransformerEncoder(no layers)"),
+        }
     }
 }

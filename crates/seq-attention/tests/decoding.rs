@@ -4,22 +4,21 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use seq_attention::{
-    MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, TransformerConfig,
-    TransformerSeq2Seq, TransformerSeq2SeqConfig,
+    MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, TransformerConfig,
+    TransformerLayerConfig, TransformerSeq2Seq, TransformerSeq2SeqConfig,
 };
 use seq_core::beam::BeamConfig;
 use seq_core::{Mode, Params, Result, Rng};
 
 fn model(seed: u64, dtype: DType) -> (Params, TransformerSeq2Seq) {
     let p = Params::new(seed);
-    let mut t = TransformerConfig::new(32, 4).with_layers(2, 2);
-    t.layer = t.layer.with_feedforward(64).with_dropout(0.0, 0);
-    let cfg = TransformerSeq2SeqConfig {
-        src_vocab: 10,
-        tgt_vocab: 10,
-        transformer: t,
-        max_len: 64,
-    };
+    let layer = TransformerLayerConfig::new(32, 4)
+        .with_feedforward(64)
+        .with_dropout(0.0, 0);
+    let t = TransformerConfig::new(32, 4)
+        .with_layer(layer)
+        .with_layers(2, 2);
+    let cfg = TransformerSeq2SeqConfig::new(10, 10, t).with_max_len(64);
     let m = TransformerSeq2Seq::new(cfg, p.var_builder(dtype, &Device::Cpu)).unwrap();
     (p, m)
 }
@@ -72,7 +71,8 @@ fn cached_attention_equals_causal_attention() -> Result<()> {
     )?;
     let x = Tensor::randn(0f64, 1.0, (2, 5, 8), &Device::Cpu)?;
     let causal = seq_attention::AttnMask::causal(5, 0, &Device::Cpu)?;
-    let (full, _) = mha.forward(&x, &x, &x, None, Some(&causal), NeedWeights::No, Mode::Eval)?;
+    let input = MhaInput::self_attn(&x).with_attn_mask(&causal);
+    let full = mha.forward(input, Mode::Eval)?.output;
     let mut cache = seq_attention::KvCache::default();
     let mut steps = Vec::new();
     for t in 0..5 {

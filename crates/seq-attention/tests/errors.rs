@@ -2,7 +2,7 @@
 //! that do not fit, empty sequences.
 
 use candle_core::{DType, Device, Tensor};
-use seq_attention::{AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
+use seq_attention::{AttnMask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use seq_core::{Mode, Params};
 
 fn zeros(dims: &[usize]) -> Tensor {
@@ -29,9 +29,10 @@ fn masks_that_do_not_fit_and_empty_sequences_are_refused() {
     .unwrap();
     let (q, kv) = (zeros(&[2, 3, 8]), zeros(&[2, 4, 8]));
     let run = |kpm: Option<&Tensor>, mask: Option<&AttnMask>, q: &Tensor, kv: &Tensor| {
-        m.forward(q, kv, kv, kpm, mask, NeedWeights::No, Mode::Eval)
-            .unwrap_err()
-            .to_string()
+        let input = MhaInput::cross_attn(q, kv)
+            .with_key_padding_mask(kpm)
+            .with_attn_mask(mask);
+        m.forward(input, Mode::Eval).unwrap_err().to_string()
     };
     let err = run(Some(&zeros(&[2, 3])), None, &q, &kv);
     assert_eq!(

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};
 use seq_attention::{
-    AttnMask, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, Transformer,
+    AttnMask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights, Transformer,
     TransformerConfig, TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig,
 };
 use seq_core::testing::{load_fixture, max_abs_diff, parity_tolerance};
@@ -121,18 +121,14 @@ fn mha_case(dtype: DType) -> Result<()> {
     let (q, k, v) = (f.var("query"), f.var("key"), f.var("value"));
     let kpm = f.t("key_padding_mask");
     let mask = AttnMask::Allowed(f.t("attn_mask").to_dtype(DType::U8)?);
-    let (out, w) = mha.forward(
-        q.as_tensor(),
-        k.as_tensor(),
-        v.as_tensor(),
-        Some(&kpm),
-        Some(&mask),
-        NeedWeights::Averaged,
-        Mode::Train,
-    )?;
+    let input = MhaInput::new(q.as_tensor(), k.as_tensor(), v.as_tensor())
+        .with_key_padding_mask(&kpm)
+        .with_attn_mask(&mask)
+        .with_weights(NeedWeights::Averaged);
+    let out = mha.forward(input, Mode::Train)?;
     f.check(
         &[("query", &q), ("key", &k), ("value", &v)],
-        &[("output", out), ("weights", w.unwrap())],
+        &[("output", out.output), ("weights", out.weights.unwrap())],
     )
 }
 

@@ -107,6 +107,25 @@ impl Conv1dConfig {
 /// output; the output mask keeps, for a sequence of `L` real steps, its first
 /// `floor((L + left + right - d*(K-1) - 1) / s) + 1` outputs (every output
 /// at stride 1 with `same` or `causal` padding).
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_conv::{Conv1d, Conv1dConfig, Padding};
+/// use seq_core::{Mode, Module, Params, Seq};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// // 4 channels in, 8 filters of 3 taps, every other step.
+/// let config = Conv1dConfig::new(4, 8, 3).with_stride(2).with_padding(Padding::Same);
+/// let conv = Conv1d::new(config, vb.pp("conv"))?;
+/// let x = Tensor::randn(0f32, 1.0, (2, 10, 4), &Device::Cpu)?; // [batch, time, channels]
+/// let xs = Seq::new(x)?.with_lengths(&[10, 6])?;
+/// let ys = Module::forward(&conv, &xs, Mode::Eval)?;
+/// assert_eq!(ys.values().dims(), &[2, 5, 8]); // ceil(10 / 2) steps
+/// assert_eq!(ys.lengths()?, [5, 3]); // the mask follows the stride
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Conv1d {
     weight: Tensor,

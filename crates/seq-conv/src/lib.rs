@@ -47,3 +47,14 @@ pub use conv1d::{Conv1d, Conv1dConfig};
 pub use padding::Padding;
 pub use pool::{AvgPool1d, GlobalAvgPool1d, GlobalMaxPool1d, MaxPool1d, Pool1dConfig};
 pub use temporal::{TemporalBlock, TemporalBlockConfig};
+
+// Every layer is also a candle `Module` (evaluation mode).
+seq_core::candle_module!(
+    Conv1d,
+    BatchNorm1d,
+    MaxPool1d,
+    AvgPool1d,
+    GlobalMaxPool1d,
+    GlobalAvgPool1d,
+    TemporalBlock
+);

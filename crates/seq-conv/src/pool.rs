@@ -94,6 +94,18 @@ fn windows(layer: &str, window: &Window, x: &Tensor, fill: f64) -> Result<Tensor
 /// The maximum of each window, PyTorch's `nn.MaxPool1d` (padding counts as
 /// minus infinity). Masked steps are never chosen; the output mask follows
 /// the rule of [`Conv1d`](crate::Conv1d).
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use seq_conv::{MaxPool1d, Pool1dConfig};
+///
+/// let pool = MaxPool1d::new(Pool1dConfig::new(2))?; // stride = kernel by default
+/// let x = Tensor::new(&[[[1f32], [3.], [2.], [0.], [5.]]], &Device::Cpu)?; // [1, 5, 1]
+/// let y = pool.apply(&x)?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [3., 2.]); // the odd last step is dropped
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MaxPool1d {
     config: Pool1dConfig,
@@ -139,6 +151,17 @@ impl Module for MaxPool1d {
 
 /// The mean of each window, PyTorch's `nn.AvgPool1d`. Masked steps count
 /// as zeros; the output mask follows the rule of [`Conv1d`](crate::Conv1d).
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use seq_conv::{AvgPool1d, Pool1dConfig};
+///
+/// let pool = AvgPool1d::new(Pool1dConfig::new(3).with_stride(1))?;
+/// let x = Tensor::new(&[[[1f32], [2.], [3.], [4.]]], &Device::Cpu)?; // [1, 4, 1]
+/// assert_eq!(pool.apply(&x)?.flatten_all()?.to_vec1::<f32>()?, [2., 3.]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AvgPool1d {
     config: Pool1dConfig,
@@ -193,6 +216,20 @@ fn with_mask(out: Seq, window: &Window, xs: &Seq) -> Result<Seq> {
 }
 
 /// The maximum over all real steps: `[batch, time, C]` to `[batch, 1, C]`.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use seq_conv::GlobalMaxPool1d;
+/// use seq_core::{Mode, Module, Seq};
+///
+/// let x = Tensor::new(&[[[1f32], [7.], [2.]], [[4.], [0.], [9.]]], &Device::Cpu)?;
+/// // The second sequence has 2 real steps: its padded 9 is never the maximum.
+/// let xs = Seq::new(x)?.with_lengths(&[3, 2])?;
+/// let y = GlobalMaxPool1d.forward(&xs, Mode::Eval)?;
+/// assert_eq!(y.values().flatten_all()?.to_vec1::<f32>()?, [7., 4.]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GlobalMaxPool1d;
 

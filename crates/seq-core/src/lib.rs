@@ -17,6 +17,9 @@
 //! - Parameters: [`Params`] (a seeded `VarMap` that saves and loads
 //!   safetensors under PyTorch's names) and [`Init`] (PyTorch's defaults,
 //!   Xavier/Glorot, Kaiming, orthogonal).
+//! - [`interop`]: every seq layer is a `candle_core::Module` (and with
+//!   [`WithMode`] a `candle_nn::ModuleT`); [`FromCandle`] makes any candle
+//!   module a seq [`Module`].
 //! - [`fs`]: files written atomically and flushed (parameters,
 //!   checkpoints, tokenizers and logs all go through it).
 //! - [`memory`]: sizes from files and options checked for overflow and
@@ -51,6 +54,7 @@ mod error;
 pub mod fs;
 pub mod gradcheck;
 pub mod init;
+pub mod interop;
 mod layer_norm;
 mod layer_norm_op;
 mod linear;
@@ -75,6 +79,7 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, Gradcheck, GradcheckReport, TensorCheck};
 pub use init::Init;
+pub use interop::{FromCandle, WithMode};
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{linear, Linear, LinearConfig};
 pub use module::{Mode, Module};

@@ -46,6 +46,16 @@ impl Params {
         }
     }
 
+    /// Parameters over an existing candle `VarMap` (shared, not copied: the
+    /// variables a candle-nn program made are the ones seq trains and
+    /// saves); variables created later are drawn with `seed`.
+    pub fn from_varmap(vars: VarMap, seed: u64) -> Self {
+        Params {
+            vars,
+            ..Params::new(seed)
+        }
+    }
+
     /// A `VarBuilder` that creates (or, once created, returns) variables here.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())

@@ -38,12 +38,35 @@ fn tk_err(e: impl std::fmt::Display) -> Error {
 /// Sizes of a trained vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VocabConfig {
-    /// At most this many ids, special tokens included.
+    /// At most this many ids, special tokens included (default 20,000).
     pub max_size: usize,
-    /// Words seen fewer times are unknown.
+    /// Words seen fewer times are unknown (default 1).
     pub min_frequency: u64,
-    /// How text is standardised first.
+    /// How text is standardised first (default
+    /// [`Standardize::LowerAndStripPunctuation`], Keras').
     pub standardize: Standardize,
+}
+
+impl VocabConfig {
+    /// At most `max_size` ids, every word seen once kept, Keras' standardisation.
+    pub fn new(max_size: usize) -> Self {
+        VocabConfig {
+            max_size,
+            ..VocabConfig::default()
+        }
+    }
+
+    /// With words seen fewer than `n` times unknown (default 1).
+    pub fn with_min_frequency(mut self, n: u64) -> Self {
+        self.min_frequency = n;
+        self
+    }
+
+    /// With another standardisation (default lowercase, punctuation stripped).
+    pub fn with_standardize(mut self, standardize: Standardize) -> Self {
+        self.standardize = standardize;
+        self
+    }
 }
 
 impl Default for VocabConfig {
@@ -58,6 +81,26 @@ impl Default for VocabConfig {
 
 /// A tokenizer with seq's special tokens at fixed ids: `[PAD]` 0, `[UNK]` 1,
 /// `[BOS]` 2, `[EOS]` 3. Saved and loaded as a standard `tokenizer.json`.
+///
+/// ```
+/// # fn main() -> seq_data::Result<()> {
+/// use seq_data::{Tokenizer, VocabConfig, PAD, UNK};
+///
+/// let texts = ["The cat sat.", "The dog sat on the cat!"];
+/// let tk = Tokenizer::word_level(texts.iter(), VocabConfig::new(100))?;
+/// // Lowercased, punctuation stripped, by frequency after the 4 special tokens.
+/// assert_eq!(tk.tokens("The cat sat.")?, ["the", "cat", "sat"]);
+/// let ids = tk.encode("the cat barked", true)?; // [BOS] ... [EOS]
+/// assert_eq!(ids.len(), 5);
+/// assert_eq!(Some(ids[3]), tk.token_to_id(UNK)); // never seen
+/// assert_eq!(tk.decode(&ids[1..3])?, "the cat");
+/// assert_eq!(tk.token_to_id(PAD), Some(0));
+/// // Saved and loaded as a standard tokenizer.json.
+/// let path = std::env::temp_dir().join("seq-doc-tokenizer.json");
+/// tk.save(&path)?;
+/// assert_eq!(Tokenizer::from_file(&path)?.vocab_size(), tk.vocab_size());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,

@@ -37,3 +37,6 @@ pub mod topology;
 pub use cell::{Cell, CellConfig, GruCell, LstmCell, RnnCell, RnnCellConfig};
 pub use layer::{CellKind, Engine, Gru, Lstm, Recurrent, RecurrentConfig, Rnn};
 pub use state::State;
+
+// Every layer is also a candle `Module` (evaluation mode).
+seq_core::candle_module!(Lstm, Gru, Rnn, topology::ManyToOne);

@@ -30,6 +30,7 @@
 mod callback;
 pub mod checkpoint;
 pub mod clip;
+mod config;
 pub mod ctc;
 pub mod data;
 pub mod distributed;
@@ -45,6 +46,7 @@ mod trainer;
 pub mod word2vec;
 
 pub use callback::{Callback, Control, ReduceLrOnPlateau};
+pub use config::TrainerConfig;
 pub use data::{DataSource, Loader, Planned, Streamed};
 pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
@@ -52,4 +54,4 @@ pub use history::{History, Record};
 pub use log::write_all as write_logs;
 pub use optim::{Optim, Optimizer, OptimizerConfig, ParamGroup};
 pub use schedule::{RateFn, Schedule};
-pub use trainer::{StepEvent, Task, Trainer, TrainerConfig};
+pub use trainer::{StepEvent, Task, Trainer};

@@ -1,6 +1,5 @@
 //! [`Trainer`]: Keras' `fit` for any model built from seq's modules.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
@@ -9,9 +8,9 @@ use seq_core::{Mode, Params};
 
 use crate::callback::{Callback, Control};
 use crate::checkpoint::{self, Checkpoint, TrainerState};
-use crate::data::{DataSource, Loader};
+use crate::data::DataSource;
 use crate::distributed::{self, Collective, SingleProcess};
-use crate::{clip, log, EarlyStopping, Error, History, Optimizer, Record, Result, Schedule};
+use crate::{clip, log, Error, History, Optimizer, Record, Result, TrainerConfig};
 
 /// What a model is trained on: the loss of a batch, and optionally metrics
 /// over a data set. `B` is whatever a batch is (tensors, ids and labels...).
@@ -27,61 +26,6 @@ pub trait Task<B> {
     /// Examples in a batch, for throughput and the weighting of the mean loss (default 1).
     fn size(&self, _batch: &B) -> usize {
         1
-    }
-}
-
-/// The trainer's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerConfig {
-    /// Epochs to train (a resumed run continues up to this count).
-    pub epochs: usize,
-    /// Seed of the batch order and of the dropout masks.
-    pub seed: u64,
-    /// The learning rate of each step, from the optimiser's base rate.
-    pub schedule: Schedule,
-    /// Clip the global gradient norm to this (PyTorch's `clip_grad_norm_`).
-    pub clip_norm: Option<f64>,
-    /// Clamp every gradient entry to `[-v, v]`.
-    pub clip_value: Option<f64>,
-    /// Stop when a validation metric stops improving.
-    pub early_stopping: Option<EarlyStopping>,
-    /// Write a checkpoint here after every epoch.
-    pub checkpoint: Option<PathBuf>,
-    /// Write `history.csv`, `history.jsonl` and `curves.svg` here.
-    pub log_dir: Option<PathBuf>,
-    /// No progress bar and no per-epoch line.
-    pub quiet: bool,
-    /// Threads and prefetch of the batches (default: one worker, two ahead).
-    pub loader: Loader,
-    /// Batches whose gradients make one optimiser step (default 1): `k`
-    /// micro-batches step as one batch `k` times larger would.
-    pub accumulate: usize,
-    /// End each epoch after this many optimiser steps (Keras'
-    /// `steps_per_epoch`; default: when the source runs out).
-    pub steps_per_epoch: Option<usize>,
-    /// Also write the checkpoint every this many steps (default: only at
-    /// the end of each epoch); a run resumed from one continues mid-epoch.
-    pub checkpoint_every: Option<u64>,
-}
-
-impl TrainerConfig {
-    /// `epochs` epochs, seed 0, constant rate, nothing else.
-    pub fn new(epochs: usize) -> Self {
-        TrainerConfig {
-            epochs,
-            seed: 0,
-            schedule: Schedule::Constant,
-            clip_norm: None,
-            clip_value: None,
-            early_stopping: None,
-            checkpoint: None,
-            log_dir: None,
-            quiet: false,
-            loader: Loader::default(),
-            accumulate: 1,
-            steps_per_epoch: None,
-            checkpoint_every: None,
-        }
     }
 }
 
@@ -110,6 +54,41 @@ type EpochHook = Box<dyn FnMut(usize, &[(String, f64)])>;
 /// batch order, learning-rate schedule, clipping, validation metrics, early
 /// stopping with the best weights kept, checkpoints a crash cannot corrupt,
 /// and a stop with a clear error at the first non-finite loss or gradient.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_core::{Linear, LinearConfig, Mode, Params};
+/// use seq_train::{loss, OptimizerConfig, Task, Trainer, TrainerConfig};
+///
+/// /// y = 3x - 1, learned by one linear unit.
+/// struct Line(Linear);
+///
+/// impl Task<(Tensor, Tensor)> for Line {
+///     fn loss(&self, (x, y): &(Tensor, Tensor), _mode: Mode) -> seq_core::Result<Tensor> {
+///         loss::mse(&self.0.apply(x)?, y)
+///     }
+/// }
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// let model = Line(Linear::new(LinearConfig::new(1, 1), vb.pp("line"))?);
+/// let batches = (0..20)
+///     .map(|i| {
+///         let x = Tensor::arange(0f32, 8.0, &Device::Cpu)?.affine(0.1, i as f64 * 0.01)?;
+///         let y = x.affine(3.0, -1.0)?;
+///         Ok((x.unsqueeze(1)?, y.unsqueeze(1)?))
+///     })
+///     .collect::<seq_core::Result<Vec<_>>>()?;
+/// let optimizer = OptimizerConfig::adam(0.1).build(params.named_vars())?;
+/// let config = TrainerConfig::new(30).with_seed(1).with_quiet(true);
+/// let history = Trainer::new(config, params.clone(), optimizer).fit(&model, &batches, None)?;
+/// let loss = history.series("train_loss");
+/// assert!(loss.last().unwrap() < &1e-3, "{loss:?}");
+/// let w = params.get("line.weight").unwrap().to_vec2::<f32>()?[0][0];
+/// assert!((w - 3.0).abs() < 0.05, "{w}");
+/// # Ok(()) }
+/// ```
 pub struct Trainer<O> {
     /// The settings.
     pub config: TrainerConfig,
@@ -489,7 +468,7 @@ impl<O: Optimizer> Trainer<O> {
             self.stop_requested |= self.obey(control)?;
         }
         if let Some(every) = self.config.checkpoint_every {
-            if self.state.step % every.max(1) == 0 {
+            if self.state.step.is_multiple_of(every.max(1)) {
                 self.write_checkpoint()?;
             }
         }

@@ -6,7 +6,7 @@ use candle_nn::VarBuilder;
 use seq_core::{Dropout, Error, LayerNorm, Mode, Result};
 
 use super::{residual, FeedForward, TransformerLayerConfig};
-use crate::{AttnMask, KvCache, MultiHeadAttention, NeedWeights};
+use crate::{AttnMask, KvCache, MhaInput, MultiHeadAttention, NeedWeights};
 
 /// Causal self-attention, cross-attention over the encoder's memory, and a
 /// feed-forward block, each residual and normalised, PyTorch's
@@ -131,24 +131,21 @@ impl TransformerDecoderLayer {
         let nf = self.config.norm_first;
         let (mut sw, mut cw) = (None, None);
         let x = residual(x, &self.norm1, nf, |h| {
-            let (y, w) =
-                self.self_attn
-                    .forward(h, h, h, tgt_key_padding_mask, tgt_mask, need, mode)?;
-            sw = w;
-            self.dropout1.apply(&y, mode)
+            let input = MhaInput::self_attn(h)
+                .with_key_padding_mask(tgt_key_padding_mask)
+                .with_attn_mask(tgt_mask)
+                .with_weights(need);
+            let out = self.self_attn.forward(input, mode)?;
+            sw = out.weights;
+            self.dropout1.apply(&out.output, mode)
         })?;
         let x = residual(&x, &self.norm2, nf, |h| {
-            let (y, w) = self.multihead_attn.forward(
-                h,
-                memory,
-                memory,
-                memory_key_padding_mask,
-                None,
-                need,
-                mode,
-            )?;
-            cw = w;
-            self.dropout2.apply(&y, mode)
+            let input = MhaInput::cross_attn(h, memory)
+                .with_key_padding_mask(memory_key_padding_mask)
+                .with_weights(need);
+            let out = self.multihead_attn.forward(input, mode)?;
+            cw = out.weights;
+            self.dropout2.apply(&out.output, mode)
         })?;
         let x = residual(&x, &self.norm3, nf, |h| self.ff.apply(h, mode))?;
         Ok((x, sw, cw))

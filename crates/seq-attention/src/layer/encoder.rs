@@ -1,11 +1,13 @@
 //! [`TransformerEncoderLayer`]: self-attention and a feed-forward block.
 
+use std::fmt;
+
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use seq_core::{Dropout, Error, LayerNorm, Mode, Result};
+use seq_core::{Dropout, Error, LayerNorm, Mode, Module, Result, Seq};
 
 use super::{residual, FeedForward, TransformerLayerConfig};
-use crate::{AttnMask, MultiHeadAttention, NeedWeights};
+use crate::{AttnMask, MhaInput, MultiHeadAttention, NeedWeights};
 
 /// Self-attention and a feed-forward block, each with a residual connection
 /// and layer norm (Vaswani et al., 2017), PyTorch's
@@ -88,15 +90,31 @@ impl TransformerEncoderLayer {
         crate::mask::at_least_one_step("TransformerEncoderLayer", "input", x)?;
         let mut weights = None;
         let x = residual(x, &self.norm1, self.config.norm_first, |h| {
-            let (y, w) =
-                self.self_attn
-                    .forward(h, h, h, key_padding_mask, attn_mask, need, mode)?;
-            weights = w;
-            self.dropout1.apply(&y, mode)
+            let input = MhaInput::self_attn(h)
+                .with_key_padding_mask(key_padding_mask)
+                .with_attn_mask(attn_mask)
+                .with_weights(need);
+            let out = self.self_attn.forward(input, mode)?;
+            weights = out.weights;
+            self.dropout1.apply(&out.output, mode)
         })?;
         let x = residual(&x, &self.norm2, self.config.norm_first, |h| {
             self.ff.apply(h, mode)
         })?;
         Ok((x, weights))
+    }
+}
+
+impl Module for TransformerEncoderLayer {
+    /// The `Seq`'s mask is the key padding mask.
+    fn forward(&self, xs: &Seq, mode: Mode) -> Result<Seq> {
+        let y = TransformerEncoderLayer::forward(self, xs.values(), xs.mask(), None, mode)?;
+        xs.with_values(y)
+    }
+}
+
+impl fmt::Display for TransformerEncoderLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TransformerEncoderLayer({})", self.config)
     }
 }

@@ -9,6 +9,8 @@ mod encoder;
 pub use decoder::{DecoderCache, DecoderWeights, TransformerDecoderLayer};
 pub use encoder::TransformerEncoderLayer;
 
+use std::fmt;
+
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use seq_core::{
@@ -41,6 +43,23 @@ pub struct TransformerLayerConfig {
     /// Fused CPU ops (attention, layer norm, activations) or the composed
     /// reference (default [`Engine::Fused`]).
     pub engine: Engine,
+}
+
+/// `d_model=.., heads=.., ff=.., pre-norm` (or `post-norm`): how the
+/// layers and stacks print.
+impl fmt::Display for TransformerLayerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let norm = if self.norm_first {
+            "pre-norm"
+        } else {
+            "post-norm"
+        };
+        write!(
+            f,
+            "d_model={}, heads={}, ff={}, {norm}",
+            self.d_model, self.nhead, self.dim_feedforward
+        )
+    }
 }
 
 impl TransformerLayerConfig {

@@ -11,14 +11,17 @@ use seq_core::Rng;
 pub struct BatcherConfig {
     /// Examples per batch.
     pub batch_size: usize,
-    /// Shuffle the examples (and the batches) with this seed; `None` keeps the order.
+    /// Shuffle the examples (and the batches) with this seed; `None` keeps
+    /// the order (default `Some(0)`).
     pub shuffle: Option<u64>,
-    /// Drop a last, smaller batch.
+    /// Drop a last, smaller batch (default false).
     pub drop_last: bool,
     /// Group examples of similar length into batches (to cut padding),
-    /// sorting within pools of `bucket * batch_size` examples; 0 turns it off.
+    /// sorting within pools of `bucket * batch_size` examples; 0 turns it
+    /// off (default 0).
     pub bucket: usize,
-    /// Batches prepared ahead on a background thread; 0 prepares them in line.
+    /// Batches prepared ahead on a background thread; 0 prepares them in
+    /// line (default 2).
     pub prefetch: usize,
 }
 
@@ -33,9 +36,51 @@ impl BatcherConfig {
             prefetch: 2,
         }
     }
+
+    /// With the order shuffled by `seed`, or kept with `None` (default `Some(0)`).
+    pub fn with_shuffle(mut self, seed: Option<u64>) -> Self {
+        self.shuffle = seed;
+        self
+    }
+
+    /// With a last, smaller batch dropped or kept (default kept).
+    pub fn with_drop_last(mut self, yes: bool) -> Self {
+        self.drop_last = yes;
+        self
+    }
+
+    /// With examples of similar length batched together, sorted within
+    /// pools of `bucket` batches (default 0: off).
+    pub fn with_bucket(mut self, bucket: usize) -> Self {
+        self.bucket = bucket;
+        self
+    }
+
+    /// With `n` batches prepared ahead on a background thread (default 2;
+    /// 0 prepares them in line).
+    pub fn with_prefetch(mut self, n: usize) -> Self {
+        self.prefetch = n;
+        self
+    }
 }
 
 /// Splits example indices into batches; see [`BatcherConfig`].
+///
+/// ```
+/// use seq_data::pipeline::{Batcher, BatcherConfig};
+///
+/// // Ten examples of these lengths, 4 per batch, similar lengths together.
+/// let lengths = [3, 9, 4, 8, 2, 7, 9, 3, 8, 1];
+/// let batcher = Batcher::new(BatcherConfig::new(4).with_bucket(10).with_shuffle(Some(7)));
+/// let plan = batcher.plan(&lengths, 0);
+/// assert_eq!(plan.iter().map(Vec::len).sum::<usize>(), 10); // every example once
+/// assert_eq!(plan, batcher.plan(&lengths, 0)); // the same order for the same epoch
+/// // Make the batches (here the longest length of each) on a background thread.
+/// let longest: Vec<usize> = batcher
+///     .iter(&lengths, 1, move |ids| ids.iter().map(|&i| lengths[i]).max().unwrap())
+///     .collect();
+/// assert_eq!(longest.len(), 3);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Batcher {
     config: BatcherConfig,

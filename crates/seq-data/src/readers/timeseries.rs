@@ -25,12 +25,43 @@ pub enum Missing {
 pub struct SeriesOptions {
     /// The timestamp column (`time_hour`, `Date Time`, ...).
     pub time_column: String,
-    /// The numeric columns to read; all but the timestamp and filter when empty.
+    /// The numeric columns to read; all but the timestamp and filter when
+    /// empty (the default).
     pub columns: Vec<String>,
-    /// Keep only rows whose `column` equals `value` (e.g. one weather station).
+    /// Keep only rows whose `column` equals `value` (e.g. one weather
+    /// station; default: every row).
     pub filter: Option<(String, String)>,
-    /// The missing-value policy.
+    /// The missing-value policy (default [`Missing::Error`]).
     pub missing: Missing,
+}
+
+impl SeriesOptions {
+    /// Every numeric column of every row, timestamps in `time_column`, a
+    /// missing value an error.
+    pub fn new(time_column: impl Into<String>) -> Self {
+        SeriesOptions {
+            time_column: time_column.into(),
+            ..SeriesOptions::default()
+        }
+    }
+
+    /// With only these columns, in this order (default: all).
+    pub fn with_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.columns = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With only the rows whose `column` holds `value` (default: every row).
+    pub fn with_filter(mut self, column: impl Into<String>, value: impl Into<String>) -> Self {
+        self.filter = Some((column.into(), value.into()));
+        self
+    }
+
+    /// With a missing-value policy (default [`Missing::Error`]).
+    pub fn with_missing(mut self, missing: Missing) -> Self {
+        self.missing = missing;
+        self
+    }
 }
 
 /// A gap: consecutive timestamps further apart than the usual step.
@@ -150,6 +181,32 @@ pub fn distinct_values(path: &Path, column: &str) -> Result<Vec<String>> {
 }
 
 /// Reads a CSV time series; see [`SeriesOptions`] and [`Missing`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use seq_data::readers::timeseries::{read_series, Missing, SeriesOptions};
+///
+/// let path = std::env::temp_dir().join("seq-doc-weather.csv");
+/// std::fs::write(
+///     &path,
+///     "origin,time_hour,temp,humid\n\
+///      EWR,2013-01-01 01:00:00,39.0,59.4\n\
+///      JFK,2013-01-01 01:00:00,39.9,57.3\n\
+///      EWR,2013-01-01 02:00:00,,61.6\n\
+///      EWR,2013-01-01 04:00:00,39.9,62.2\n",
+/// )?;
+/// let options = SeriesOptions::new("time_hour")
+///     .with_columns(["temp"])
+///     .with_filter("origin", "EWR")
+///     .with_missing(Missing::Interpolate);
+/// let series = read_series(&path, &options)?;
+/// assert_eq!(series.columns, ["temp"]);
+/// // Filled linearly in time: a third of the way from 01:00 to 04:00.
+/// assert!((series.values[1][0] - 39.3).abs() < 1e-12);
+/// assert_eq!(series.report.filled, 1);
+/// assert_eq!(series.report.gaps.len(), 1); // 03:00 is missing
+/// # Ok(()) }
+/// ```
 pub fn read_series(path: &Path, options: &SeriesOptions) -> Result<TimeSeries> {
     let mut table = Table::open(path, b',')?;
     let time_col = table.column(&options.time_column)?;

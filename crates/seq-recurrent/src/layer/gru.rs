@@ -24,6 +24,23 @@ use crate::fused::Kind;
 /// PyTorch names: `weight_ih_l{l}` `[3H, I]` (`W_ir|W_iz|W_in`),
 /// `weight_hh_l{l}` `[3H, H]`, `bias_ih_l{l}`, `bias_hh_l{l}` `[3H]`, and
 /// the same with `_reverse`.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_core::{Mode, Module, Params, Seq};
+/// use seq_recurrent::{Gru, RecurrentConfig};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// let gru = Gru::new(RecurrentConfig::new(3, 5), vb.pp("gru"))?;
+/// let x = Tensor::randn(0f32, 1.0, (2, 6, 3), &Device::Cpu)?;
+/// let ys = Module::forward(&gru, &Seq::new(x)?, Mode::Eval)?;
+/// assert_eq!(ys.values().dims(), &[2, 6, 5]);
+/// // PyTorch's names and shapes: a `nn.GRU` state dict loads as it is.
+/// assert_eq!(params.get("gru.weight_hh_l0").unwrap().dims(), &[15, 5]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Gru {
     stack: Stack<GruCell>,

@@ -27,6 +27,27 @@ use crate::fused::Kind;
 ///
 /// Use [`Recurrent::forward_with_state`](crate::Recurrent::forward_with_state)
 /// for the state `(h, c)` in and out.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_core::{Mode, Params, Seq};
+/// use seq_recurrent::{Lstm, Recurrent, RecurrentConfig};
+///
+/// let params = Params::new(0); // the seed of every weight
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// // 8 features in, 16 hidden, 2 layers, both directions.
+/// let config = RecurrentConfig::new(8, 16).with_layers(2).with_bidirectional(true);
+/// let lstm = Lstm::new(config, vb.pp("lstm"))?;
+/// let x = Tensor::randn(0f32, 1.0, (4, 10, 8), &Device::Cpu)?; // [batch, time, features]
+/// // Two sequences are shorter: their padding never reaches the state.
+/// let xs = Seq::new(x)?.with_lengths(&[10, 7, 10, 3])?;
+/// let (ys, state) = lstm.forward_with_state(&xs, None, Mode::Eval)?;
+/// assert_eq!(ys.values().dims(), &[4, 10, 32]); // [batch, time, 2 * hidden]
+/// assert_eq!(state.h.dims(), &[4, 4, 16]); // [layers * directions, batch, hidden]
+/// assert!(state.c.is_some()); // the memory cell
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Lstm {
     stack: Stack<LstmCell>,

@@ -20,6 +20,25 @@ use crate::fused::Kind;
 /// the same with `_reverse`. The course's output `y<t> = g2(W_ya a<t> +
 /// b_y)` is a [`Linear`](seq_core::Linear) and an
 /// [`Activation`] applied to this layer's output.
+///
+/// ```
+/// # fn main() -> seq_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use seq_core::{Activation, Linear, LinearConfig, Mode, Params, Seq};
+/// use seq_recurrent::{Recurrent, RecurrentConfig, Rnn};
+///
+/// let params = Params::new(0);
+/// let vb = params.var_builder(DType::F32, &Device::Cpu);
+/// let rnn = Rnn::new(RecurrentConfig::new(1, 8), Activation::Tanh, vb.pp("rnn"))?;
+/// // The course's readout y<t> = g2(W_ya a<t> + b_y), here with g2 = identity.
+/// let readout = Linear::new(LinearConfig::new(8, 1), vb.pp("readout"))?;
+/// let x = Tensor::randn(0f32, 1.0, (2, 5, 1), &Device::Cpu)?;
+/// let (a, last) = rnn.forward_with_state(&Seq::new(x)?, None, Mode::Eval)?;
+/// let y = readout.apply(a.values())?;
+/// assert_eq!(y.dims(), &[2, 5, 1]);
+/// assert_eq!(last.h.dims(), &[1, 2, 8]); // a<T>: [layers, batch, hidden]
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Rnn {
     stack: Stack<RnnCell>,

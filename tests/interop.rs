@@ -1,0 +1,108 @@
+//! candle interop both ways: seq layers in a plain candle program, candle
+//! layers inside seq's `Sequential`, and `Params` over a candle `VarMap`.
+
+use candle_core::{DType, Device, Module as _, Tensor, D};
+use candle_nn::{ModuleT as _, VarBuilder, VarMap};
+use seq::core::testing::max_abs_diff;
+use seq::core::{
+    Dropout, FromCandle, Linear, LinearConfig, Mode, Module, Params, Seq, Sequential, WithMode,
+};
+use seq::recurrent::{Lstm, RecurrentConfig};
+
+fn input(shape: (usize, usize, usize)) -> Tensor {
+    let n = shape.0 * shape.1 * shape.2;
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn a_seq_lstm_runs_in_a_plain_candle_program() {
+    // A candle program: candle-nn's VarMap and layers, `Tensor::apply`.
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let lstm = Lstm::new(RecurrentConfig::new(3, 5), vb.pp("lstm")).unwrap();
+    let head = candle_nn::linear(5, 2, vb.pp("head")).unwrap();
+    let x = input((2, 4, 3));
+    let y = x.apply(&lstm).unwrap().apply(&head).unwrap();
+    assert_eq!(y.dims(), &[2, 4, 2]);
+    // The same as seq's own forward, in evaluation mode.
+    let seq_y = Module::forward(&lstm, &Seq::new(x).unwrap(), Mode::Eval).unwrap();
+    let expected = head.forward(seq_y.values()).unwrap();
+    assert_eq!(max_abs_diff(&y, &expected).unwrap(), 0.0);
+    // The LSTM's weights live in the candle program's VarMap.
+    assert!(varmap
+        .data()
+        .lock()
+        .unwrap()
+        .contains_key("lstm.weight_ih_l0"));
+}
+
+#[test]
+fn a_candle_nn_linear_runs_inside_sequential() {
+    let params = Params::new(3);
+    let vb = params.var_builder(DType::F32, &Device::Cpu);
+    let candle_linear = candle_nn::linear(3, 4, vb.pp("0")).unwrap();
+    let stack = Sequential::new()
+        .add(FromCandle::new(candle_linear.clone()))
+        .add(Linear::new(LinearConfig::new(4, 2), vb.pp("1")).unwrap());
+    assert!(stack
+        .to_string()
+        .contains("FromCandle(candle_nn::linear::Linear)"));
+    let x = input((2, 5, 3));
+    let xs = Seq::new(x.clone()).unwrap().with_lengths(&[5, 2]).unwrap();
+    let y = Module::forward(&stack, &xs, Mode::Eval).unwrap();
+    // x W0^T + b0, then x W1^T + b1, written out.
+    let affine = |x: &Tensor, name: &str| {
+        let w = params.get(&format!("{name}.weight")).unwrap();
+        let b = params.get(&format!("{name}.bias")).unwrap();
+        x.broadcast_matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap()
+    };
+    let expected = affine(&affine(&x, "0"), "1");
+    assert!(max_abs_diff(y.values(), &expected).unwrap() < 1e-6);
+    // The mask passed through the candle layer.
+    assert_eq!(y.lengths().unwrap(), [5, 2]);
+    // Both layers' weights are seq parameters (trained and saved with the rest).
+    assert_eq!(params.names(), ["0.bias", "0.weight", "1.bias", "1.weight"]);
+}
+
+#[test]
+fn a_candle_layer_that_changes_the_time_axis_is_an_error() {
+    let sum_over_time = candle_nn::func(|x: &Tensor| x.sum_keepdim(1)?.squeeze(1));
+    let err = FromCandle::new(sum_over_time)
+        .forward(&Seq::new(input((2, 5, 3))).unwrap(), Mode::Eval)
+        .unwrap_err();
+    assert!(err.to_string().contains("[2, 5, features]"), "{err}");
+}
+
+#[test]
+fn with_mode_passes_candle_s_train_flag_on() {
+    let dropout = WithMode(Dropout::new(0.5, 7).unwrap());
+    let x = Tensor::ones((4, 8, 16), DType::F32, &Device::Cpu).unwrap();
+    let eval = dropout.forward_t(&x, false).unwrap();
+    assert_eq!(max_abs_diff(&eval, &x).unwrap(), 0.0);
+    let train = dropout.forward_t(&x, true).unwrap();
+    let zeros = train.eq(0.0).unwrap().to_dtype(DType::F32).unwrap();
+    let dropped = zeros.mean_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!((0.3..0.7).contains(&dropped), "dropped {dropped}");
+    // What is kept is scaled by 1 / (1 - p).
+    let kept = train.max(D::Minus1).unwrap().max_all().unwrap();
+    assert_eq!(kept.to_scalar::<f32>().unwrap(), 2.0);
+}
+
+#[test]
+fn params_share_an_existing_varmap() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let _ = candle_nn::linear(3, 2, vb.pp("fc")).unwrap();
+    let params = Params::from_varmap(varmap.clone(), 0);
+    assert_eq!(params.names(), ["fc.bias", "fc.weight"]);
+    // New seq layers land in the same map.
+    let vb = params.var_builder(DType::F32, &Device::Cpu);
+    let _ = Linear::new(LinearConfig::new(2, 2), vb.pp("out")).unwrap();
+    assert_eq!(varmap.all_vars().len(), 4);
+}
