@@ -1,11 +1,14 @@
-//! candle interop both ways: seq layers in a plain candle program, candle
-//! layers inside seq's `Sequential`, and `Params` over a candle `VarMap`.
+//! Interop: seq layers in a plain candle program, candle layers inside
+//! seq's `Sequential`, `Params` over a candle `VarMap`, and a checkpoint
+//! saved by PyTorch with more than parameters in it (bool and int64
+//! buffers) loaded strictly and not (`tests/fixtures/checkpoint.py`).
 
 use candle_core::{DType, Device, Module as _, Tensor, D};
 use candle_nn::{ModuleT as _, VarBuilder, VarMap};
 use seq::core::testing::max_abs_diff;
 use seq::core::{
-    Dropout, FromCandle, Linear, LinearConfig, Mode, Module, Params, Seq, Sequential, WithMode,
+    Dropout, FromCandle, Linear, LinearConfig, LoadOptions, Mode, Module, Params, Seq,
+    Sequential, WithMode,
 };
 use seq::recurrent::{Lstm, RecurrentConfig};
 
@@ -105,4 +108,78 @@ fn params_share_an_existing_varmap() {
     let vb = params.var_builder(DType::F32, &Device::Cpu);
     let _ = Linear::new(LinearConfig::new(2, 2), vb.pp("out")).unwrap();
     assert_eq!(varmap.all_vars().len(), 4);
+}
+
+const CHECKPOINT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/checkpoint/tagger.safetensors"
+);
+
+/// One tensor of the checkpoint (candle cannot load its bool tensor, so the
+/// file is not loaded whole).
+fn checkpoint_tensor(name: &str) -> Tensor {
+    let bytes = std::fs::read(CHECKPOINT).unwrap();
+    let file = candle_core::safetensors::SliceSafetensors::new(&bytes).unwrap();
+    file.load(name, &Device::Cpu).unwrap()
+}
+
+/// The tagger of the fixture (an LSTM and a linear head), f64; `extra`
+/// adds a layer the checkpoint does not have.
+fn tagger(extra: bool) -> (Params, impl Fn(&Tensor) -> Tensor) {
+    let params = Params::new(9);
+    let vb = params.var_builder(DType::F64, &Device::Cpu);
+    let lstm = Lstm::new(RecurrentConfig::new(3, 4), vb.pp("lstm")).unwrap();
+    let head = Linear::new(LinearConfig::new(4, 2), vb.pp("head")).unwrap();
+    if extra {
+        Linear::new(LinearConfig::new(2, 2).with_bias(false), vb.pp("extra")).unwrap();
+    }
+    (params, move |x: &Tensor| head.apply(&x.apply(&lstm).unwrap()).unwrap())
+}
+
+#[test]
+fn a_pytorch_checkpoint_with_bool_and_integer_buffers_loads() {
+    let (params, run) = tagger(false);
+    let options = LoadOptions::new().with_prefix("model.");
+    let report = params.load_with(CHECKPOINT, &options).unwrap();
+    assert!(report.missing.is_empty());
+    assert_eq!(
+        report.unexpected,
+        [
+            "model.causal",
+            "model.norm.bias",
+            "model.norm.num_batches_tracked",
+            "model.norm.running_mean",
+            "model.norm.running_var",
+            "model.norm.weight",
+        ]
+    );
+    // The loaded tagger computes what PyTorch's did.
+    let y = run(&checkpoint_tensor("x"));
+    assert!(max_abs_diff(&y, &checkpoint_tensor("y")).unwrap() < 1e-12);
+}
+
+#[test]
+fn strict_loading_names_what_is_missing_and_non_strict_reports_it() {
+    let (params, _) = tagger(true);
+    let before = params.get("lstm.weight_ih_l0").unwrap().as_tensor().copy().unwrap();
+    // Strict: the checkpoint has no "extra.weight"; nothing changes.
+    let strict = LoadOptions::new().with_prefix("model.");
+    let err = params.load_with(CHECKPOINT, &strict).unwrap_err().to_string();
+    assert!(err.contains("extra.weight") && err.contains("tagger.safetensors"), "{err}");
+    let now = params.get("lstm.weight_ih_l0").unwrap();
+    assert_eq!(max_abs_diff(now.as_tensor(), &before).unwrap(), 0.0);
+    // Not strict: the rest loads, the missing and unexpected names come back.
+    let report = params.load_with(CHECKPOINT, &strict.with_strict(false)).unwrap();
+    assert_eq!(report.missing, ["extra.weight"]);
+    assert_eq!(report.unexpected.len(), 6);
+    let loaded = params.get("lstm.weight_ih_l0").unwrap();
+    let expected = checkpoint_tensor("model.lstm.weight_ih_l0");
+    assert_eq!(max_abs_diff(loaded.as_tensor(), &expected).unwrap(), 0.0);
+    // Without the prefix no name matches: all six parameters are missing.
+    let (fresh, _) = tagger(false);
+    let report = fresh
+        .load_with(CHECKPOINT, &LoadOptions::new().with_strict(false))
+        .unwrap();
+    assert_eq!(report.missing.len(), 6);
+    assert!(report.unexpected.contains(&"model.causal".to_owned()));
 }
