@@ -7,8 +7,8 @@ use candle_core::{DType, Device, Module as _, Tensor, D};
 use candle_nn::{ModuleT as _, VarBuilder, VarMap};
 use seq::core::testing::max_abs_diff;
 use seq::core::{
-    Dropout, FromCandle, Linear, LinearConfig, LoadOptions, Mode, Module, Params, Seq,
-    Sequential, WithMode,
+    Dropout, FromCandle, Linear, LinearConfig, LoadOptions, Mode, Module, Params, Seq, Sequential,
+    WithMode,
 };
 use seq::recurrent::{Lstm, RecurrentConfig};
 
@@ -133,7 +133,9 @@ fn tagger(extra: bool) -> (Params, impl Fn(&Tensor) -> Tensor) {
     if extra {
         Linear::new(LinearConfig::new(2, 2).with_bias(false), vb.pp("extra")).unwrap();
     }
-    (params, move |x: &Tensor| head.apply(&x.apply(&lstm).unwrap()).unwrap())
+    (params, move |x: &Tensor| {
+        head.apply(&x.apply(&lstm).unwrap()).unwrap()
+    })
 }
 
 #[test]
@@ -161,15 +163,28 @@ fn a_pytorch_checkpoint_with_bool_and_integer_buffers_loads() {
 #[test]
 fn strict_loading_names_what_is_missing_and_non_strict_reports_it() {
     let (params, _) = tagger(true);
-    let before = params.get("lstm.weight_ih_l0").unwrap().as_tensor().copy().unwrap();
+    let before = params
+        .get("lstm.weight_ih_l0")
+        .unwrap()
+        .as_tensor()
+        .copy()
+        .unwrap();
     // Strict: the checkpoint has no "extra.weight"; nothing changes.
     let strict = LoadOptions::new().with_prefix("model.");
-    let err = params.load_with(CHECKPOINT, &strict).unwrap_err().to_string();
-    assert!(err.contains("extra.weight") && err.contains("tagger.safetensors"), "{err}");
+    let err = params
+        .load_with(CHECKPOINT, &strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("extra.weight") && err.contains("tagger.safetensors"),
+        "{err}"
+    );
     let now = params.get("lstm.weight_ih_l0").unwrap();
     assert_eq!(max_abs_diff(now.as_tensor(), &before).unwrap(), 0.0);
     // Not strict: the rest loads, the missing and unexpected names come back.
-    let report = params.load_with(CHECKPOINT, &strict.with_strict(false)).unwrap();
+    let report = params
+        .load_with(CHECKPOINT, &strict.with_strict(false))
+        .unwrap();
     assert_eq!(report.missing, ["extra.weight"]);
     assert_eq!(report.unexpected.len(), 6);
     let loaded = params.get("lstm.weight_ih_l0").unwrap();
@@ -182,4 +197,32 @@ fn strict_loading_names_what_is_missing_and_non_strict_reports_it() {
         .unwrap();
     assert_eq!(report.missing.len(), 6);
     assert!(report.unexpected.contains(&"model.causal".to_owned()));
+}
+
+#[test]
+fn a_torch_save_state_dict_loads_too() {
+    let (params, run) = tagger(false);
+    let pth = CHECKPOINT.replace(".safetensors", ".pth");
+    let report = params.load_with(&pth, &LoadOptions::new()).unwrap();
+    assert!(report.missing.is_empty());
+    // The batch norm's tensors are unexpected (candle's reader skips the
+    // bool buffer, whose storage it does not read).
+    assert!(report.unexpected.contains(&"norm.running_mean".to_owned()));
+    let y = run(&checkpoint_tensor("x"));
+    assert!(max_abs_diff(&y, &checkpoint_tensor("y")).unwrap() < 1e-12);
+}
+
+#[test]
+fn a_file_of_neither_format_is_an_error_naming_it() {
+    let path = std::env::temp_dir().join(format!("seq-interop-{}.pth", std::process::id()));
+    std::fs::write(&path, b"PK\x03\x04 not really a zip").unwrap();
+    let err = tagger(false).0.load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("torch.save"),
+        "{err}"
+    );
+    std::fs::write(&path, b"plain text").unwrap();
+    let err = tagger(false).0.load(&path).unwrap_err().to_string();
+    assert!(err.contains("not a safetensors file"), "{err}");
+    std::fs::remove_file(&path).unwrap();
 }

@@ -67,6 +67,7 @@ mod relu;
 pub mod rng;
 mod seq;
 mod sequential;
+mod tensor_file;
 pub mod testing;
 pub mod threads;
 

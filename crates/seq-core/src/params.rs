@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{VarBuilder, VarMap};
 
+use crate::tensor_file::TensorFile;
 use crate::{Error, Init, Result, Rng};
 
 /// The parameters of a model: a candle `VarMap` whose new variables are drawn
@@ -161,16 +162,19 @@ impl Params {
     }
 
     /// Loads every variable from a safetensors file written by [`Params::save`]
-    /// or by `safetensors.torch.save_file`: [`Params::load_with`] with the
+    /// or by `safetensors.torch.save_file`, or from a state dict saved by
+    /// `torch.save` (`.pth`): [`Params::load_with`] with the
     /// default [`LoadOptions`] (every parameter must be in the file; other
     /// tensors, of any dtype, are left alone).
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
         self.load_with(path, &LoadOptions::new()).map(|_| ())
     }
 
-    /// Loads the variables from a safetensors file, matching its names
-    /// through `options`, and reports what did not match (PyTorch's
-    /// `load_state_dict`).
+    /// Loads the variables from a safetensors file or a `torch.save` state
+    /// dict (told apart by their first bytes; the latter read by candle,
+    /// which skips tensors of storages it does not read, such as bool),
+    /// matching its names through `options`, and reports what did not match
+    /// (PyTorch's `load_state_dict`).
     ///
     /// All or nothing: every tensor is read, checked (shape, a float dtype,
     /// finite values) and converted before any variable changes, so a load
@@ -179,14 +183,9 @@ impl Params {
     /// dtype. Errors name the file and the tensor.
     pub fn load_with(&self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<LoadReport> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file = candle_core::safetensors::SliceSafetensors::new(&bytes)
-            .map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
+        let file = TensorFile::open(path)?;
         let mut in_file: HashMap<String, String> = HashMap::new();
-        for (key, _) in file.tensors() {
+        for key in file.names()? {
             if let Some(name) = options.model_name(&key) {
                 in_file.insert(name, key);
             }
@@ -199,20 +198,18 @@ impl Params {
                 continue;
             };
             let bad = |why: String| Error::file(path, format!("tensor {key:?}: {why}"));
-            let t = file
-                .load(&key, &Device::Cpu)
-                .map_err(|e| bad(e.to_string()))?;
+            let dims = file.dims(&key).map_err(|e| bad(e.to_string()))?;
+            if dims != var.dims() {
+                return Err(bad(format!(
+                    "shape {dims:?}, the model's {name} is {:?}",
+                    var.dims()
+                )));
+            }
+            let t = file.load(&key).map_err(|e| bad(e.to_string()))?;
             if !t.dtype().is_float() {
                 return Err(bad(format!(
                     "dtype {:?}, a parameter needs floats",
                     t.dtype()
-                )));
-            }
-            if t.dims() != var.dims() {
-                return Err(bad(format!(
-                    "shape {:?}, the model's {name} is {:?}",
-                    t.dims(),
-                    var.dims()
                 )));
             }
             let t = t.to_dtype(var.dtype())?;
