@@ -13,6 +13,7 @@ use crate::{AttnMask, SinusoidalEncoding, Transformer, TransformerConfig};
 
 /// The sizes of a [`TransformerSeq2Seq`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TransformerSeq2SeqConfig {
     /// Source vocabulary (id 0 is padding).
     pub src_vocab: usize,
@@ -319,4 +320,18 @@ fn argmax(xs: &[f32]) -> (u32, f32) {
                 best
             }
         })
+}
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for TransformerSeq2Seq {
+    type Config = TransformerSeq2SeqConfig;
+    const MODEL_TYPE: &'static str = "transformer_seq2seq";
+
+    fn build(config: &TransformerSeq2SeqConfig, vb: VarBuilder) -> Result<Self> {
+        TransformerSeq2Seq::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> TransformerSeq2SeqConfig {
+        *self.config()
+    }
 }

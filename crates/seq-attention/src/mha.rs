@@ -15,6 +15,7 @@ use crate::{AttnMask, AttnMasks, MhaInput, MhaOutput, Rotary};
 
 /// The sizes and options of a [`MultiHeadAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MultiHeadAttentionConfig {
     /// Model width `E` (`embed_dim`).
     pub embed_dim: usize,
@@ -365,5 +366,19 @@ impl fmt::Display for MultiHeadAttention {
             "MultiHeadAttention(embed_dim={e}, heads={h}; {} params)",
             4 * e * e + 4 * e
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for MultiHeadAttention {
+    type Config = MultiHeadAttentionConfig;
+    const MODEL_TYPE: &'static str = "multi_head_attention";
+
+    fn build(config: &MultiHeadAttentionConfig, vb: VarBuilder) -> Result<Self> {
+        MultiHeadAttention::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> MultiHeadAttentionConfig {
+        *self.config()
     }
 }

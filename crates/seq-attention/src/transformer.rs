@@ -262,6 +262,7 @@ pub struct TransformerWeights {
 
 /// The sizes of a [`Transformer`]; PyTorch's defaults (6 + 6 layers).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TransformerConfig {
     /// Every layer's configuration.
     pub layer: TransformerLayerConfig,
@@ -408,5 +409,19 @@ impl fmt::Display for TransformerEncoder {
             Some(layer) => write!(f, "TransformerEncoder({} x {layer})", self.layers.len()),
             None => write!(f, "TransformerEncoder(no layers)"),
         }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for Transformer {
+    type Config = TransformerConfig;
+    const MODEL_TYPE: &'static str = "transformer";
+
+    fn build(config: &TransformerConfig, vb: VarBuilder) -> Result<Self> {
+        Transformer::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> TransformerConfig {
+        *self.config()
     }
 }

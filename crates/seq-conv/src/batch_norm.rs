@@ -9,6 +9,7 @@ use seq_core::{Error, Init, Mode, Module, Result, Seq};
 
 /// The settings of a [`BatchNorm1d`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BatchNorm1dConfig {
     /// Channels `C` (required).
     pub num_features: usize,

@@ -13,6 +13,7 @@ use crate::Padding;
 
 /// The sizes and options of a [`Conv1d`]; PyTorch's `nn.Conv1d` fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Conv1dConfig {
     /// Input channels `C_in` (features per step).
     pub in_channels: usize,
@@ -293,6 +294,20 @@ impl fmt::Display for Conv1d {
             "Conv1d({}, {}, kernel={}, stride={}, dilation={}, groups={}, padding={:?}; {params} params)",
             c.in_channels, c.out_channels, c.kernel_size, c.stride, c.dilation, c.groups, c.padding
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for Conv1d {
+    type Config = Conv1dConfig;
+    const MODEL_TYPE: &'static str = "conv1d";
+
+    fn build(config: &Conv1dConfig, vb: VarBuilder) -> Result<Self> {
+        Conv1d::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> Conv1dConfig {
+        *self.config()
     }
 }
 

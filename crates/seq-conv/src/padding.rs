@@ -4,6 +4,7 @@ use seq_core::{Error, Result};
 
 /// How many steps to add before and after the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Padding {
     /// None: the output is `span - 1` steps shorter (`dilation * (kernel - 1)`).
     #[default]

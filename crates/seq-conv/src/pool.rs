@@ -16,6 +16,7 @@ use crate::window::Window;
 
 /// The geometry of a pooling window; PyTorch's `nn.MaxPool1d` fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pool1dConfig {
     /// Steps per window.
     pub kernel_size: usize,

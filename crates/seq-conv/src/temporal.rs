@@ -11,6 +11,7 @@ use crate::{Conv1d, Conv1dConfig, Padding};
 
 /// The sizes of a [`TemporalBlock`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TemporalBlockConfig {
     /// Input channels.
     pub in_channels: usize,

@@ -10,6 +10,7 @@ use crate::{Mode, Module, Result, Seq};
 /// An activation function `g`, applied element-wise (softmax: over the
 /// features, the last dimension). All are differentiable in f32 and f64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Activation {
     /// `tanh(x)`.
     #[default]

@@ -21,6 +21,7 @@ pub struct Hypothesis {
 
 /// The settings of [`beam_search`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BeamConfig {
     /// The start token every prefix begins with.
     pub bos: u32,

@@ -9,6 +9,7 @@ use crate::{Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of an [`Embedding`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EmbeddingConfig {
     /// Vocabulary size.
     pub num_embeddings: usize,
@@ -159,5 +160,19 @@ impl fmt::Display for Embedding {
             c.padding_idx,
             c.num_embeddings * c.embedding_dim
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl crate::pretrained::Pretrained for Embedding {
+    type Config = EmbeddingConfig;
+    const MODEL_TYPE: &'static str = "embedding";
+
+    fn build(config: &EmbeddingConfig, vb: VarBuilder) -> Result<Self> {
+        Embedding::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> EmbeddingConfig {
+        self.config
     }
 }

@@ -9,6 +9,7 @@
 /// whatever the engine. The composed path is the reference the fused one is
 /// tested against, and the one to pick when debugging a gradient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Engine {
     /// The fused op where it applies (default).
     #[default]

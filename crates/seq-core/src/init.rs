@@ -14,6 +14,7 @@ use crate::{Error, Result, Rng};
 
 /// How to fill a parameter tensor.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Init {
     /// Every entry equal to this value.
     Const(f64),

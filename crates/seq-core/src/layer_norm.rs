@@ -10,6 +10,7 @@ use crate::{Engine, Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of a [`LayerNorm`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LayerNormConfig {
     /// The normalised width (the last dimension).
     pub normalized_shape: usize,
@@ -140,5 +141,19 @@ impl fmt::Display for LayerNorm {
             "LayerNorm({}, eps={}; {params} params)",
             c.normalized_shape, c.eps
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl crate::pretrained::Pretrained for LayerNorm {
+    type Config = LayerNormConfig;
+    const MODEL_TYPE: &'static str = "layer_norm";
+
+    fn build(config: &LayerNormConfig, vb: VarBuilder) -> Result<Self> {
+        LayerNorm::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> LayerNormConfig {
+        self.config
     }
 }

@@ -20,6 +20,8 @@
 //! - [`interop`]: every seq layer is a `candle_core::Module` (and with
 //!   [`WithMode`] a `candle_nn::ModuleT`); [`FromCandle`] makes any candle
 //!   module a seq [`Module`].
+//! - `pretrained` (feature `serde`): a model saved as a folder
+//!   (`config.json`, `model.safetensors`) and loaded back.
 //! - [`fs`]: files written atomically and flushed (parameters,
 //!   checkpoints, tokenizers and logs all go through it).
 //! - [`memory`]: sizes from files and options checked for overflow and
@@ -63,6 +65,8 @@ mod module;
 mod params;
 mod pointwise;
 pub mod pool;
+#[cfg(feature = "serde")]
+pub mod pretrained;
 mod relu;
 pub mod rng;
 mod seq;

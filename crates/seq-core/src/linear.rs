@@ -11,6 +11,7 @@ use crate::{Activation, Engine, Error, Init, Mode, Module, Result, Seq};
 
 /// The sizes of a [`Linear`] layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LinearConfig {
     /// Input features `in`.
     pub in_features: usize,
@@ -218,6 +219,20 @@ impl fmt::Display for Linear {
             "Linear(in={}, out={}, bias={}; {params} params)",
             c.in_features, c.out_features, c.bias
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl crate::pretrained::Pretrained for Linear {
+    type Config = LinearConfig;
+    const MODEL_TYPE: &'static str = "linear";
+
+    fn build(config: &LinearConfig, vb: VarBuilder) -> Result<Self> {
+        Linear::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> LinearConfig {
+        self.config
     }
 }
 

@@ -100,3 +100,21 @@ fn inside(cache: &Path, path: &Path, repo: &str, file: &str) -> Result<()> {
 pub fn hub_tokenizer(repo: &str, cache: Option<&Path>, offline: bool) -> Result<crate::Tokenizer> {
     crate::Tokenizer::from_file(&hub_file(repo, "tokenizer.json", cache, offline)?)
 }
+
+/// A model saved by [`seq_core::pretrained::save_pretrained`] and pushed to
+/// the hub repository `repo`: its `config.json` and `model.safetensors`
+/// through [`hub_file`] (same `cache` and `offline`), then
+/// [`seq_core::pretrained::from_files`].
+#[cfg(feature = "serde")]
+pub fn hub_pretrained<M: seq_core::pretrained::Pretrained>(
+    repo: &str,
+    cache: Option<&Path>,
+    offline: bool,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<(M, seq_core::Params)> {
+    use seq_core::pretrained::{from_files, CONFIG_FILE, WEIGHTS_FILE};
+    let config = hub_file(repo, CONFIG_FILE, cache, offline)?;
+    let weights = hub_file(repo, WEIGHTS_FILE, cache, offline)?;
+    Ok(from_files(&config, &weights, dtype, device)?)
+}

@@ -37,6 +37,7 @@ fn tk_err(e: impl std::fmt::Display) -> Error {
 
 /// Sizes of a trained vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct VocabConfig {
     /// At most this many ids, special tokens included (default 20,000).
     pub max_size: usize,

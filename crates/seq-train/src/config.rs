@@ -9,6 +9,7 @@ use crate::{EarlyStopping, Schedule};
 
 /// The trainer's settings.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrainerConfig {
     /// Epochs to train (a resumed run continues up to this count).
     pub epochs: usize,

@@ -169,6 +169,7 @@ where
 /// How the trainer gets batches from a source: how many threads make them
 /// and how many may wait ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Loader {
     /// Threads that make batches (default 1); with more, batches are made
     /// in parallel and still delivered in order.

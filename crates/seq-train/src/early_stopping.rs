@@ -2,6 +2,7 @@
 
 /// Whether a metric is better lower (losses) or higher (accuracy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Goal {
     /// Lower is better.
     Min,
@@ -14,6 +15,7 @@ pub enum Goal {
 /// `val_loss` or `val_accuracy`), Keras' `EarlyStopping`; with
 /// `restore_best`, the weights of the best epoch are put back at the end.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EarlyStopping {
     /// The metric watched, as named in the history (`val_loss`, ...).
     pub monitor: String,

@@ -4,6 +4,7 @@ use std::f64::consts::PI;
 
 /// How the learning rate changes with the (0-based) step.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Schedule {
     /// `lr` at every step.
     Constant,
@@ -50,7 +51,9 @@ pub enum Schedule {
         final_div_factor: f64,
     },
     /// A schedule of the user's: the rate at `step` for the base rate
-    /// `lr` (a function, so a schedule stays `Copy` and comparable).
+    /// `lr` (a function, so a schedule stays `Copy` and comparable). Not
+    /// serialisable: saving a configuration that holds one is an error.
+    #[cfg_attr(feature = "serde", serde(skip))]
     Custom(RateFn),
 }
 

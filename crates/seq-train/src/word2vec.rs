@@ -29,6 +29,7 @@ use seq_core::{Error, Result, Rng};
 
 /// The settings of a skip-gram run; word2vec's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Word2VecConfig {
     /// Width of the vectors.
     pub dim: usize,

@@ -22,6 +22,7 @@ use crate::MultiHeadAttentionConfig;
 
 /// The sizes and options of a Transformer layer; PyTorch's fields and defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TransformerLayerConfig {
     /// Model width `d_model`.
     pub d_model: usize,

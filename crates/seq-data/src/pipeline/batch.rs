@@ -8,6 +8,7 @@ use seq_core::Rng;
 
 /// How to batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BatcherConfig {
     /// Examples per batch.
     pub batch_size: usize,

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 
 /// What to do with a missing (empty, `NA`, `NaN`) value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Missing {
     /// Refuse the file, naming the first missing value and the count (default).
     #[default]
@@ -22,6 +23,7 @@ pub enum Missing {
 
 /// How to read a time series file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SeriesOptions {
     /// The timestamp column (`time_hour`, `Date Time`, ...).
     pub time_column: String,

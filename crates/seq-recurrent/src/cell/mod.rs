@@ -17,6 +17,7 @@ pub use rnn::{RnnCell, RnnCellConfig};
 
 /// The sizes of an [`LstmCell`] or [`GruCell`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CellConfig {
     /// Input features `I`.
     pub input_size: usize,

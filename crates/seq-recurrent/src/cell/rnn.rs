@@ -12,6 +12,7 @@ use crate::State;
 
 /// The sizes and activations of an [`RnnCell`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RnnCellConfig {
     /// Input features (the size of `x<t>`).
     pub input_size: usize,

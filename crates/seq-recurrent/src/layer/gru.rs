@@ -58,3 +58,17 @@ impl Gru {
 }
 
 super::recurrent_layer!(Gru);
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for Gru {
+    type Config = RecurrentConfig;
+    const MODEL_TYPE: &'static str = "gru";
+
+    fn build(config: &RecurrentConfig, vb: VarBuilder) -> Result<Self> {
+        Gru::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> RecurrentConfig {
+        *crate::Recurrent::config(self)
+    }
+}

@@ -65,3 +65,17 @@ impl Lstm {
 }
 
 super::recurrent_layer!(Lstm);
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for Lstm {
+    type Config = RecurrentConfig;
+    const MODEL_TYPE: &'static str = "lstm";
+
+    fn build(config: &RecurrentConfig, vb: VarBuilder) -> Result<Self> {
+        Lstm::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> RecurrentConfig {
+        *crate::Recurrent::config(self)
+    }
+}

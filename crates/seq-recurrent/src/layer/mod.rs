@@ -75,6 +75,7 @@ use crate::State;
 /// The sizes and options of an [`Rnn`], [`Lstm`] or [`Gru`] layer; the
 /// fields and defaults of PyTorch's `nn.LSTM` (always batch-first).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RecurrentConfig {
     /// Input features `I`.
     pub input_size: usize,
@@ -189,6 +190,7 @@ pub trait Recurrent: Module + std::fmt::Display {
 
 /// Which recurrent layer to build, for code that chooses at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CellKind {
     /// The Elman RNN with this `g1`.
     Rnn(Activation),

@@ -22,6 +22,7 @@ use seq_core::{softmax, Linear, LinearConfig, Result};
 
 /// How the decoder's state scores the encoder's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Score {
     /// `v . tanh(W_q h + W_k e)` (Bahdanau et al., 2015).
     Additive,

@@ -16,6 +16,7 @@ use crate::{CellKind, Recurrent, RecurrentConfig, State};
 
 /// The sizes of a [`Seq2Seq`] model.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Seq2SeqConfig {
     /// Source vocabulary size (id 0 is padding).
     pub src_vocab: usize,
@@ -343,5 +344,19 @@ impl fmt::Display for Seq2Seq {
             "Seq2Seq(encoder={}, decoder={}, head={})",
             self.encoder, self.decoder, self.head
         )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl seq_core::pretrained::Pretrained for Seq2Seq {
+    type Config = Seq2SeqConfig;
+    const MODEL_TYPE: &'static str = "seq2seq";
+
+    fn build(config: &Seq2SeqConfig, vb: VarBuilder) -> Result<Self> {
+        Seq2Seq::new(*config, vb)
+    }
+
+    fn pretrained_config(&self) -> Seq2SeqConfig {
+        *self.config()
     }
 }

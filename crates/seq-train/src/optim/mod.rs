@@ -32,6 +32,7 @@ pub trait Optimizer {
 /// Which optimiser, with its hyper-parameters (PyTorch's names and defaults
 /// in the constructors).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum OptimizerConfig {
     /// `torch.optim.SGD`.
     Sgd {
