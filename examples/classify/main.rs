@@ -95,6 +95,10 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
+    /// or metal[:N].
+    #[arg(long, default_value = "auto", value_parser = common::cli::device)]
+    device: candle_core::Device,
 }
 
 fn main() {
@@ -102,7 +106,8 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let device = seq::core::best_device();
+    let device = args.device.clone();
+    println!("device: {}", seq::core::device_name(&device));
     let out = if args.smoke {
         args.out.join("smoke") // never overwrites a real run
     } else {

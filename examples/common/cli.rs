@@ -44,3 +44,9 @@ pub fn out_dir(out: Option<&std::path::Path>, example: &str, model: &str) -> std
         None => std::path::Path::new("runs").join(example).join(model),
     }
 }
+
+/// A device by name (`auto`, `cpu`, `cuda[:N]`, `metal[:N]`; see
+/// [`seq::core::device`]).
+pub fn device(s: &str) -> Result<candle_core::Device, String> {
+    seq::core::device(s).map_err(|e| e.to_string())
+}

@@ -85,6 +85,10 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
+    /// or metal[:N].
+    #[arg(long, default_value = "auto", value_parser = common::cli::device)]
+    device: candle_core::Device,
 }
 
 fn main() {
@@ -96,7 +100,8 @@ fn run(args: Args) -> Result<(), Error> {
     if !q.is_empty() && (!q.contains(&0.5) || q.windows(2).any(|w| w[0] >= w[1])) {
         return Err(format!("--quantiles {q:?}: the levels must rise and include 0.5").into());
     }
-    let device = seq::core::best_device();
+    let device = args.device.clone();
+    println!("device: {}", seq::core::device_name(&device));
     let mut out = out_dir(args.out.as_deref(), "forecast", &args.model);
     if args.smoke {
         out = out.join("smoke"); // a smoke run never overwrites a trained model

@@ -74,6 +74,10 @@ struct Args {
     /// A tiny run in seconds (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
+    /// or metal[:N].
+    #[arg(long, default_value = "auto", value_parser = common::cli::device)]
+    device: candle_core::Device,
 }
 
 /// Characters `[streams, 100]` and the next character of each, and whether
@@ -209,7 +213,8 @@ fn unigram_bits(train: &[u32], ids: &[u32], vocab: usize) -> f64 {
 
 fn run(args: Args) -> Result<(), Error> {
     let start = Instant::now();
-    let device = seq::core::best_device();
+    let device = args.device.clone();
+    println!("device: {}", seq::core::device_name(&device));
     let out = if args.smoke {
         args.out.join("smoke")
     } else {

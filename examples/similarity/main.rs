@@ -85,6 +85,10 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
+    /// or metal[:N].
+    #[arg(long, default_value = "auto", value_parser = common::cli::device)]
+    device: candle_core::Device,
 }
 
 impl Args {
@@ -97,7 +101,8 @@ impl Args {
 fn main() {
     common::main("similarity", || {
         let args = Args::parse();
-        let device = seq::core::best_device();
+        let device = args.device.clone();
+        println!("device: {}", seq::core::device_name(&device));
         match (&args.compare, &args.with) {
             (Some(a), Some(b)) => compare(&args, a, b, &device),
             _ => train(&args, &device),

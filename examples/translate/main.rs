@@ -86,6 +86,10 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
+    /// or metal[:N].
+    #[arg(long, default_value = "auto", value_parser = common::cli::device)]
+    device: candle_core::Device,
     /// Translate TEXT (English) with each of --models saved in OUT/MODEL
     /// (OUT/smoke/MODEL with --smoke), greedy and with --beam, then exit.
     #[arg(long, value_name = "TEXT")]
@@ -120,7 +124,8 @@ fn bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, size: usize) -> Result<T
 const PROBE: &str = "I am hungry.";
 
 fn run(args: Args) -> Result<(), Error> {
-    let device = seq::core::best_device();
+    let device = args.device.clone();
+    println!("device: {}", seq::core::device_name(&device));
     let mut out = args.out.clone();
     if args.smoke {
         out = out.join("smoke"); // never overwrites a real run

@@ -26,7 +26,8 @@
 //!   checkpoints, tokenizers and logs all go through it).
 //! - [`memory`]: sizes from files and options checked for overflow and
 //!   allocated fallibly (an error, never an abort).
-//! - [`best_device`]: CUDA, Metal or CPU.
+//! - [`best_device`]: CUDA, Metal or CPU; [`device`] reads one by name
+//!   (`auto`, `cpu`, `cuda:N`, `metal:N`).
 //! - [`set_flush_denormals`]: subnormal floats flushed to zero inside
 //!   seq's kernels (on by default), so long recurrent chains do not crawl;
 //!   each kernel restores the thread's floating-point mode as it found it
@@ -77,7 +78,7 @@ pub mod threads;
 
 pub use activation::{softmax, Activation};
 pub use denormals::{flush_denormals, set_flush_denormals, FlushScope};
-pub use device::best_device;
+pub use device::{best_device, device, device_name};
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use engine::Engine;
