@@ -86,6 +86,11 @@ struct Args {
     /// A tiny run in seconds, saved in OUT/smoke (used by `cargo xtask check`).
     #[arg(long)]
     smoke: bool,
+    /// Continue each model's training from the checkpoint of an earlier
+    /// run in OUT/MODEL (same data and options: the split and the BPE
+    /// vocabularies are made again from the seed), up to --epochs.
+    #[arg(long)]
+    resume: bool,
     /// Where to run: auto (a GPU when this build has one), cpu, cuda[:N]
     /// or metal[:N].
     #[arg(long, default_value = "auto", value_parser = common::cli::device)]
@@ -202,8 +207,22 @@ fn run(args: Args) -> Result<(), Error> {
         tc.clip_norm = Some(1.0);
         tc.early_stopping = Some(EarlyStopping::new("val_loss", Goal::Min, 2));
         tc.log_dir = Some(dir.clone());
+        let checkpoint = dir.join("checkpoint.safetensors");
+        tc.checkpoint = Some(checkpoint.clone());
         println!("{}:", kind.name());
-        Trainer::new(tc, params.clone(), optimizer).fit(&model, &fit, Some(&val))?;
+        let mut trainer = Trainer::new(tc, params.clone(), optimizer);
+        if args.resume {
+            if !checkpoint.exists() {
+                return Err(format!(
+                    "--resume: no checkpoint {} (train without --resume first)",
+                    checkpoint.display()
+                )
+                .into());
+            }
+            trainer.resume(&checkpoint)?;
+            println!("resumed from {}", checkpoint.display());
+        }
+        trainer.fit(&model, &fit, Some(&val))?;
         let train_seconds = start.elapsed().as_secs_f64();
         params.save(dir.join("model.safetensors"))?;
         let config = serde_json::json!({ "model": kind.name(), "width": args.width });
