@@ -29,7 +29,7 @@ use seq::train::{EarlyStopping, Goal, OptimizerConfig, Schedule, Trainer, Traine
 use common::cli::{at_least, positive, probability};
 use common::report::{write_results, write_text};
 use common::Error;
-use model::{pair_batches, Kind, Sizes, Translator};
+use model::{pair_batches, Kind, Sizes, Specials, Translator};
 use pairs::Pair;
 
 /// Token ids of several texts.
@@ -163,8 +163,9 @@ fn run(args: Args) -> Result<(), Error> {
     let (train_src, train_tgt) = sides(&splits.train)?;
     let (val_src, val_tgt) = sides(&splits.val)?;
     let (test_src, _) = sides(&splits.test)?;
-    let fit = pair_batches(&train_src, &train_tgt, args.batch_size, &device)?;
-    let val = pair_batches(&val_src, &val_tgt, 128, &device)?;
+    let specials = Specials::of(&spanish)?;
+    let fit = pair_batches(&train_src, &train_tgt, args.batch_size, specials, &device)?;
+    let val = pair_batches(&val_src, &val_tgt, 128, specials, &device)?;
     println!(
         "{} training, {} validation pairs, {} test sentences (up to {} words); BPE vocabularies {} / {}",
         splits.train.len(),
@@ -186,6 +187,7 @@ fn run(args: Args) -> Result<(), Error> {
             width: args.width,
             dropout: args.dropout,
             label_smoothing: 0.1,
+            specials,
         };
         let params = Params::new(args.seed);
         let model = Translator::new(kind, sizes, params.var_builder(DType::F32, &device))?;
@@ -343,6 +345,7 @@ fn translate_saved(args: &Args, out: &Path, text: &str, device: &Device) -> Resu
             width,
             dropout: 0.0,
             label_smoothing: 0.0,
+            specials: Specials::of(&spanish)?,
         };
         let params = Params::new(0);
         let model = Translator::new(kind, sizes, params.var_builder(DType::F32, device))?;

@@ -14,12 +14,37 @@ use seq::attention::{
 use seq::core::beam::BeamConfig;
 use seq::core::{Mode, Result};
 use seq::data::pipeline::{pad_sequences, Batcher, BatcherConfig, Side};
+use seq::data::{Tokenizer, BOS, EOS, PAD};
 use seq::recurrent::topology::{Score, Seq2Seq, Seq2SeqConfig};
 use seq::train::{loss, Task};
 
-/// `[BOS]` and `[EOS]` in seq's tokenizers.
-pub const BOS: u32 = 2;
-pub const EOS: u32 = 3;
+/// The ids of the target tokenizer's `[BOS]` and `[EOS]`, which start
+/// and end every decoded sentence (padding is id 0, as the models'
+/// embeddings take it).
+#[derive(Debug, Clone, Copy)]
+pub struct Specials {
+    pub bos: u32,
+    pub eos: u32,
+}
+
+impl Specials {
+    /// The special tokens of `tokenizer`; an error if it lacks one or
+    /// pads with another id than 0.
+    pub fn of(tokenizer: &Tokenizer) -> std::result::Result<Specials, String> {
+        let id = |token: &str| {
+            tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| format!("the target tokenizer has no {token} token"))
+        };
+        if id(PAD)? != 0 {
+            return Err(format!("the target tokenizer's {PAD} is not id 0"));
+        }
+        Ok(Specials {
+            bos: id(BOS)?,
+            eos: id(EOS)?,
+        })
+    }
+}
 
 /// Which translator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +93,7 @@ pub struct Sizes {
     pub width: usize,
     pub dropout: f64,
     pub label_smoothing: f64,
+    pub specials: Specials,
 }
 
 /// Source ids `[batch, S]`, decoder inputs `[batch, T]` (`[BOS]` then the
@@ -84,6 +110,7 @@ pub fn pair_batches(
     src: &[Vec<u32>],
     tgt: &[Vec<u32>],
     size: usize,
+    Specials { bos, eos }: Specials,
     device: &Device,
 ) -> Result<Vec<PairBatch>> {
     let lengths: Vec<usize> = src.iter().map(Vec::len).collect();
@@ -106,8 +133,8 @@ pub fn pair_batches(
             };
             Ok(PairBatch {
                 src: pad(rows.iter().map(|&i| src[i].clone()).collect())?,
-                tgt_in: pad(pick(&|t| [&[BOS], t].concat()))?,
-                tgt_out: pad(pick(&|t| [t, &[EOS]].concat()))?,
+                tgt_in: pad(pick(&|t| [&[bos], t].concat()))?,
+                tgt_out: pad(pick(&|t| [t, &[eos]].concat()))?,
             })
         })
         .collect()
@@ -117,6 +144,7 @@ pub fn pair_batches(
 pub struct Translator {
     net: Net,
     label_smoothing: f64,
+    specials: Specials,
 }
 
 enum Net {
@@ -150,6 +178,7 @@ impl Translator {
         Ok(Translator {
             net,
             label_smoothing: s.label_smoothing,
+            specials: s.specials,
         })
     }
 
@@ -175,20 +204,21 @@ impl Translator {
             let p = pad_sequences(&refs, None, Side::Post, Side::Post, 0)?;
             let src = Tensor::from_vec(p.ids, (p.batch, p.time), device)?;
             let max_len = 2 * p.time + 10;
-            let beams = BeamConfig::new(BOS, EOS, max_len, beam).with_alpha(0.6);
+            let Specials { bos, eos } = self.specials;
+            let beams = BeamConfig::new(bos, eos, max_len, beam).with_alpha(0.6);
             match &self.net {
                 Net::Transformer(m) if beam > 1 => {
                     out.extend(m.beam(&src, &beams)?.into_iter().map(|h| h.tokens))
                 }
                 Net::Transformer(m) => out.extend(
-                    m.greedy(&src, BOS, EOS, max_len, true)?
+                    m.greedy(&src, bos, eos, max_len, true)?
                         .into_iter()
                         .map(|h| h.tokens),
                 ),
                 Net::Gru(m) if beam > 1 => {
                     out.extend(m.beam(&src, &beams)?.into_iter().map(|h| h.tokens))
                 }
-                Net::Gru(m) => out.extend(m.greedy(&src, BOS, EOS, max_len)?),
+                Net::Gru(m) => out.extend(m.greedy(&src, bos, eos, max_len)?),
             }
         }
         Ok(out)
@@ -206,7 +236,7 @@ impl Translator {
         device: &Device,
     ) -> Result<Option<Vec<Vec<f32>>>> {
         let src = Tensor::from_vec(source.to_vec(), (1, source.len()), device)?;
-        let tgt_in = [&[BOS], target].concat();
+        let tgt_in = [&[self.specials.bos], target].concat();
         let tgt_in = Tensor::from_vec(tgt_in.clone(), (1, tgt_in.len()), device)?;
         let weights = match &self.net {
             Net::Transformer(m) => {
