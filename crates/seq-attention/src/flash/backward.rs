@@ -91,9 +91,9 @@ impl<T: Float> Job for BwdJob<'_, T> {
         let mut dq = vec![T::zero(); t * d];
         let mut dk = vec![T::zero(); s * d];
         let mut dvv = vec![T::zero(); s * dv];
-        let mut p = [T::zero(); BLOCK_Q * BLOCK_K];
-        let mut pd = [T::zero(); BLOCK_Q * BLOCK_K];
-        let mut dp = [T::zero(); BLOCK_Q * BLOCK_K];
+        let mut p = vec![T::zero(); BLOCK_Q * BLOCK_K];
+        let mut pd = vec![T::zero(); BLOCK_Q * BLOCK_K];
+        let mut dp = vec![T::zero(); BLOCK_Q * BLOCK_K];
         let first_query = |j0: usize| match x.masking.causal {
             Some(offset) => j0.saturating_sub(offset) / BLOCK_Q * BLOCK_Q,
             None => 0,
@@ -115,8 +115,15 @@ impl<T: Float> Job for BwdJob<'_, T> {
                         .iter_mut()
                         .for_each(|v| *v = T::exp_fast(*v - mr) * il);
                 }
-                pd.copy_from_slice(p);
-                x.masking.drop(pd, &x.dims, (b, h), (i0, rows), (j0, cols));
+                // Pd: P through the dropout mask (P itself without dropout).
+                let pd: &[T] = match x.masking.dropout {
+                    Some(_) => {
+                        pd.copy_from_slice(p);
+                        x.masking.drop(pd, &x.dims, (b, h), (i0, rows), (j0, cols));
+                        pd
+                    }
+                    None => p,
+                };
                 // dV_j += Pd^T dO_i
                 gemm(
                     &mut dvv,
