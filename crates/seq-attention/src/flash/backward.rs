@@ -91,9 +91,12 @@ impl<T: Float> Job for BwdJob<'_, T> {
         let mut dq = vec![T::zero(); t * d];
         let mut dk = vec![T::zero(); s * d];
         let mut dvv = vec![T::zero(); s * dv];
-        let mut p = vec![T::zero(); BLOCK_Q * BLOCK_K];
-        let mut pd = vec![T::zero(); BLOCK_Q * BLOCK_K];
-        let mut dp = vec![T::zero(); BLOCK_Q * BLOCK_K];
+        // On the heap: three f64 tiles are 384 KiB, too much for the stack
+        // of a pool thread.
+        let tile = BLOCK_Q * BLOCK_K;
+        let mut buffers = vec![T::zero(); 3 * tile];
+        let (p, rest) = buffers.split_at_mut(tile);
+        let (pd, dp) = rest.split_at_mut(tile);
         let first_query = |j0: usize| match x.masking.causal {
             Some(offset) => j0.saturating_sub(offset) / BLOCK_Q * BLOCK_Q,
             None => 0,
