@@ -52,6 +52,6 @@ pub use early_stopping::{EarlyStopping, Goal};
 pub use error::{Error, Result};
 pub use history::{History, Record};
 pub use log::write_all as write_logs;
-pub use optim::{Optim, Optimizer, OptimizerConfig, ParamGroup};
+pub use optim::{CandleOptimizer, Optim, Optimizer, OptimizerConfig, ParamGroup};
 pub use schedule::{RateFn, Schedule};
 pub use trainer::{StepEvent, Task, Trainer};

@@ -4,6 +4,7 @@
 //! without saved state).
 
 mod adam;
+mod candle;
 mod inplace;
 mod rmsprop;
 mod sgd;
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
+
+pub use candle::CandleOptimizer;
 
 use crate::{Error, Result};
 
