@@ -79,21 +79,31 @@ pub enum NeedWeights {
 
 /// Projected keys and values kept between decoding steps, `[batch, heads,
 /// S, d]` each: a new token costs one step, not a recomputation of the prefix.
+///
+/// The steps live in buffers with room to spare (`[batch, heads, capacity,
+/// d]`, the capacity doubled when full), and a step is written in place:
+/// decoding `T` tokens copies `O(T)` cached steps in all, not the whole
+/// cache at every step. Written in place, the cache is for inference: its
+/// appends are not recorded for gradients.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
+    len: usize,
 }
+
+/// The fewest steps a cache makes room for.
+const MIN_CAPACITY: usize = 16;
 
 impl KvCache {
     /// The number of cached steps.
     pub fn len(&self) -> usize {
-        self.k.as_ref().map_or(0, |k| k.dims()[2])
+        self.len
     }
 
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Keeps the batch rows `rows` `[n]` (u32), in that order: beam search
@@ -103,6 +113,40 @@ impl KvCache {
             *t = t.index_select(rows, 0)?;
         }
         Ok(())
+    }
+
+    /// The cached keys and values, `[batch, heads, len, d]` views.
+    fn views(&self) -> Option<(Tensor, Tensor)> {
+        let (k, v) = (self.k.as_ref()?, self.v.as_ref()?);
+        let narrow = |t: &Tensor| t.narrow(2, 0, self.len);
+        Some((narrow(k).ok()?, narrow(v).ok()?))
+    }
+
+    /// Writes the steps `k`, `v` `[batch, heads, n, d]` after the cached
+    /// ones, making room first if needed; returns every cached step.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let n = k.dims()[2];
+        let capacity = self.k.as_ref().map_or(0, |b| b.dims()[2]);
+        if self.len + n > capacity {
+            let capacity = (2 * capacity).max(self.len + n).max(MIN_CAPACITY);
+            for (buffer, new) in [(&mut self.k, k), (&mut self.v, v)] {
+                let mut dims = new.dims().to_vec();
+                dims[2] = capacity;
+                let grown = Tensor::zeros(dims, new.dtype(), new.device())?;
+                if let Some(old) = buffer.as_ref() {
+                    grown.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                *buffer = Some(grown);
+            }
+        }
+        for (buffer, new) in [(&self.k, k), (&self.v, v)] {
+            if let Some(buffer) = buffer {
+                buffer.slice_set(&new.contiguous()?, 2, self.len)?;
+            }
+        }
+        self.len += n;
+        self.views()
+            .ok_or_else(|| Error::config("KvCache", "the cache lost its buffers"))
     }
 }
 
@@ -305,11 +349,7 @@ impl MultiHeadAttention {
         let offset = cache.len();
         let q = self.project(x, 0, offset)?;
         let (k_new, v_new) = (self.project(x, 1, offset)?, self.project(x, 2, offset)?);
-        let (k, v) = match (&cache.k, &cache.v) {
-            (Some(k), Some(v)) => (Tensor::cat(&[k, &k_new], 2)?, Tensor::cat(&[v, &v_new], 2)?),
-            _ => (k_new, v_new),
-        };
-        (cache.k, cache.v) = (Some(k.clone()), Some(v.clone()));
+        let (k, v) = cache.append(&k_new, &v_new)?;
         let t = x.dims()[1];
         let causal = AttnMask::causal(t, offset, x.device())?;
         let masks = AttnMasks::none().with_attn(Some(&causal));
@@ -323,9 +363,11 @@ impl MultiHeadAttention {
     /// Keys and values of a fixed `memory` `[batch, S, E]`, projected once
     /// for cross-attention while decoding.
     pub fn memory_cache(&self, memory: &Tensor) -> Result<KvCache> {
+        let (k, v) = (self.project(memory, 1, 0)?, self.project(memory, 2, 0)?);
         Ok(KvCache {
-            k: Some(self.project(memory, 1, 0)?),
-            v: Some(self.project(memory, 2, 0)?),
+            len: k.dims()[2],
+            k: Some(k),
+            v: Some(v),
         })
     }
 
@@ -337,12 +379,12 @@ impl MultiHeadAttention {
         key_padding_mask: Option<&Tensor>,
         mode: Mode,
     ) -> Result<(Tensor, Tensor)> {
-        let (Some(k), Some(v)) = (&cache.k, &cache.v) else {
+        let Some((k, v)) = cache.views() else {
             return Err(Error::config("MultiHeadAttention", "the cache is empty"));
         };
         let q = self.project(query, 0, 0)?;
         let masks = AttnMasks::none().with_key_padding(key_padding_mask);
-        let (out, w) = self.attend(&q, k, v, masks, NeedWeights::PerHead, mode)?;
+        let (out, w) = self.attend(&q, &k, &v, masks, NeedWeights::PerHead, mode)?;
         Ok((
             out,
             w.ok_or_else(|| Error::config("MultiHeadAttention", "weights missing"))?,

@@ -60,27 +60,34 @@ fn the_kv_cache_gives_the_tokens_and_scores_of_recomputation() -> Result<()> {
     Ok(())
 }
 
-/// Cached self-attention, one step at a time, equals causal attention over
-/// the whole sequence.
+/// Cached self-attention, a few steps at a time, equals causal attention
+/// over the whole sequence: 70 steps, so the cache's buffers grow three
+/// times (16, 32, 64, 128 steps) while decoding.
 #[test]
 fn cached_attention_equals_causal_attention() -> Result<()> {
     let p = Params::new(3);
     let mha = MultiHeadAttention::new(
-        MultiHeadAttentionConfig::new(8, 2).with_rotary(16),
+        MultiHeadAttentionConfig::new(8, 2).with_rotary(80),
         p.var_builder(DType::F64, &Device::Cpu),
     )?;
-    let x = Tensor::randn(0f64, 1.0, (2, 5, 8), &Device::Cpu)?;
-    let causal = seq_attention::AttnMask::causal(5, 0, &Device::Cpu)?;
+    let t = 70;
+    let x = Tensor::randn(0f64, 1.0, (2, t, 8), &Device::Cpu)?;
+    let causal = seq_attention::AttnMask::causal(t, 0, &Device::Cpu)?;
     let input = MhaInput::self_attn(&x).with_attn_mask(&causal);
     let full = mha.forward(input, Mode::Eval)?.output;
     let mut cache = seq_attention::KvCache::default();
     let mut steps = Vec::new();
-    for t in 0..5 {
+    // Mostly one step at a time; a block of 5 straddles a growth.
+    let mut at = 0;
+    while at < t {
+        let n = if (14..19).contains(&at) { 5 } else { 1 };
         steps.push(
-            mha.forward_cached(&x.narrow(1, t, 1)?, &mut cache, Mode::Eval)?
+            mha.forward_cached(&x.narrow(1, at, n)?, &mut cache, Mode::Eval)?
                 .0,
         );
+        at += n;
     }
+    assert_eq!(cache.len(), t);
     let stepped = Tensor::cat(&steps, 1)?;
     let diff = (full - stepped)?
         .abs()?
