@@ -48,7 +48,7 @@ enum Task {
     /// `cargo publish --workspace --dry-run`: every crate packed as
     /// crates.io would receive it.
     Publish {
-        /// Also build every packed crate (about 12 minutes on 2 cores).
+        /// Also build every packed crate (about 9 minutes on 2 cores).
         #[arg(long)]
         verify: bool,
     },

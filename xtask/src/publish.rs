@@ -6,7 +6,7 @@
 //!
 //! `cargo xtask check` packs without building (`--no-verify`): building
 //! each packed crate on its own resolves features per crate, which rebuilds
-//! the dependencies once per crate (12 minutes on 2 cores), and the
+//! the dependencies once per crate (about 9 minutes on 2 cores), and the
 //! check's other steps build the same sources. `--verify` builds them too,
 //! in `target/publish`.
 
