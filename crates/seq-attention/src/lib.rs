@@ -34,6 +34,7 @@
 
 mod decode;
 mod flash;
+mod kv_cache;
 mod layer;
 mod mask;
 mod mha;
@@ -43,12 +44,13 @@ mod sdpa;
 mod transformer;
 
 pub use decode::{BeamConfig, Hypothesis, TransformerSeq2Seq, TransformerSeq2SeqConfig};
+pub use kv_cache::KvCache;
 pub use layer::{
     DecoderCache, DecoderWeights, TransformerDecoderLayer, TransformerEncoderLayer,
     TransformerLayerConfig,
 };
 pub use mask::AttnMask;
-pub use mha::{KvCache, MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
+pub use mha::{MultiHeadAttention, MultiHeadAttentionConfig, NeedWeights};
 pub use mha_io::{MhaInput, MhaOutput};
 pub use positional::{LearnedEncoding, Rotary, SinusoidalEncoding};
 pub use sdpa::{attention, scaled_dot_product_attention, AttnMasks};
