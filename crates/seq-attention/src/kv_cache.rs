@@ -9,8 +9,11 @@ use seq_core::{Error, Result};
 ///
 /// The steps live in buffers with room to spare (`[batch, heads, capacity,
 /// d]`, the capacity doubled when full), and a step is written in place:
-/// decoding `T` tokens copies `O(T)` cached steps in all, not the whole
-/// cache at every step. Written in place, the cache is for inference: its
+/// the cache's own appends copy `O(T)` steps over `T` tokens instead of
+/// concatenating the whole cache at every step. (The attention over it
+/// still reads the cached keys and values into contiguous matrices at each
+/// step: `forward_cached` returns per-head weights, which take the
+/// composed path.) Written in place, the cache is for inference: its
 /// appends are not recorded for gradients.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
