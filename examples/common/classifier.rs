@@ -9,7 +9,7 @@ use seq::train::distributed::shard_rows;
 use seq::train::metrics::ConfusionMatrix;
 use seq::train::{loss, DataSource, Planned, Task};
 
-use super::encoder::{EncoderConfig, TextEncoder};
+use super::encoder::{EncoderConfig, Kind, TextEncoder};
 
 /// Token ids `[batch, time]` (padded after the text), classes `[batch]`
 /// (u32), and which of the texts these are.
@@ -96,6 +96,12 @@ pub struct Classifier {
 
 impl Classifier {
     pub fn new(c: EncoderConfig, classes: usize, vb: VarBuilder) -> Result<Self> {
+        if c.kind == Kind::NbBag && classes != 2 {
+            return Err(seq::core::Error::config(
+                "Classifier",
+                format!("the Naive-Bayes bag (nb-bag) tells two classes apart, not {classes}"),
+            ));
+        }
         let encoder = TextEncoder::new(c, vb.clone())?;
         let outputs = if classes == 2 { 1 } else { classes };
         let head = Linear::new(LinearConfig::new(encoder.width(), outputs), vb.pp("head"))?;

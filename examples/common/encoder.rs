@@ -1,6 +1,7 @@
 //! Text encoders: token ids `[batch, time]` (0 = padding) to one feature
 //! vector per text `[batch, width]`, by a recurrent network, a bag of
-//! embeddings, a 1D CNN or a Transformer encoder. Classifiers put a linear
+//! embeddings (plain or Naive-Bayes-weighted), a 1D CNN or a Transformer
+//! encoder. Classifiers put a linear
 //! head on top; the similarity example compares the vectors.
 
 use std::str::FromStr;
@@ -28,6 +29,12 @@ pub enum Kind {
     Gru,
     /// Bag of embeddings (fastText, Joulin et al. 2017): the mean word vector.
     Bag,
+    /// Naive-Bayes-weighted bag of words (NBSVM, Wang & Manning 2012, with
+    /// the logistic loss): the sum over the text's distinct words of a
+    /// learned weight times the word's log-count ratio (one number per
+    /// text). The ratios come from the training texts of two classes
+    /// ([`super::naive_bayes`]); the texts' ids must be distinct.
+    NbBag,
     /// Kim (2014): convolutions of widths 3, 4 and 5, relu, max over time.
     Cnn,
     /// Two Transformer encoder layers (Vaswani et al. 2017) over sinusoidal
@@ -37,12 +44,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in `--help` order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BiLstm,
         Kind::BiLstmMax,
         Kind::Lstm,
         Kind::Gru,
         Kind::Bag,
+        Kind::NbBag,
         Kind::Cnn,
         Kind::Transformer,
     ];
@@ -55,6 +63,7 @@ impl Kind {
             Kind::Lstm => "lstm",
             Kind::Gru => "gru",
             Kind::Bag => "bag",
+            Kind::NbBag => "nb-bag",
             Kind::Cnn => "cnn",
             Kind::Transformer => "transformer",
         }
@@ -80,7 +89,8 @@ pub struct EncoderConfig {
     pub kind: Kind,
     /// Vocabulary size (id 0 is padding).
     pub vocab: usize,
-    /// Word vector width (also the Transformer's `d_model`).
+    /// Word vector width (also the Transformer's `d_model`; the
+    /// Naive-Bayes bag's word weights are one number whatever it says).
     pub embed: usize,
     /// Recurrent units per direction, filters per CNN width, or the
     /// Transformer's feed-forward width / 2.
@@ -127,6 +137,8 @@ enum Body {
     /// Read at the final states, or max-pooled over the outputs.
     Recurrent(Box<dyn Recurrent>, bool),
     Bag,
+    /// The log-count ratio of each id `[vocab, 1]` (a buffer: no gradient).
+    NbBag(Tensor),
     Cnn(Vec<Conv1d>),
     Transformer(SinusoidalEncoding, TransformerEncoder),
 }
@@ -140,13 +152,17 @@ pub struct TextEncoder {
     width: usize,
 }
 
+/// The name of the Naive-Bayes bag's log-count ratios under `encoder.`.
+pub const RATIOS: &str = "ratios";
+
 /// The CNN's convolution widths.
 const CNN_WIDTHS: [usize; 3] = [3, 4, 5];
 
 impl TextEncoder {
     pub fn new(c: EncoderConfig, vb: VarBuilder) -> Result<Self> {
+        let embed = if c.kind == Kind::NbBag { 1 } else { c.embed };
         let embedding = Embedding::new(
-            EmbeddingConfig::new(c.vocab, c.embed).with_padding_idx(0),
+            EmbeddingConfig::new(c.vocab, embed).with_padding_idx(0),
             vb.pp("embedding"),
         )?;
         let (dtype, device) = (vb.dtype(), vb.device().clone());
@@ -169,6 +185,11 @@ impl TextEncoder {
                 c.hidden,
             ),
             Kind::Bag => (Body::Bag, c.embed),
+            Kind::NbBag => {
+                let ratios =
+                    vb.get_with_hints((c.vocab, 1), RATIOS, candle_nn::Init::Const(0.0))?;
+                (Body::NbBag(ratios), 1)
+            }
             Kind::Cnn => {
                 let convs = CNN_WIDTHS
                     .iter()
@@ -216,6 +237,13 @@ impl TextEncoder {
                 }
             }
             Body::Bag => mean_over_time(xs.values(), xs.mask()), // [batch, embed]
+            Body::NbBag(ratios) => {
+                // Padding adds nothing: its weight (and its ratio) is zero.
+                let (batch, time) = ids.dims2()?;
+                let r = ratios.detach().index_select(&ids.flatten_all()?, 0)?; // [batch * time, 1]
+                let weighted = (xs.values() * r.reshape((batch, time, 1))?)?; // [batch, time, 1]
+                Ok(weighted.sum(1)?) // [batch, 1]
+            }
             Body::Cnn(convs) => {
                 let pooled = convs
                     .iter()

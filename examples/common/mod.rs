@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod cli;
 pub mod corpora;
 pub mod encoder;
+pub mod naive_bayes;
 pub mod report;
 pub mod words;
 

@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example sentiment                      # train and test
 //! cargo run --release --example sentiment -- --predict "a gem" # score text
+//! cargo run --release --example sentiment -- --folds 10        # cross-validate
 //! cargo run --release --example sentiment -- --help
 //! ```
 
@@ -18,7 +19,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use seq::core::Params;
-use seq::data::pipeline::split_indices;
+use seq::data::pipeline::{k_folds, split_indices};
 use seq::data::readers::text::{read_labelled_table, Labelled};
 use seq::data::Tokenizer;
 use seq::train::distributed::Collective;
@@ -27,6 +28,7 @@ use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerCon
 use common::classifier::{text_batches, text_source, Classifier};
 use common::cli::{out_dir, positive, probability};
 use common::encoder::{EncoderConfig, Kind};
+use common::naive_bayes;
 use common::report::{majority_baseline, mean_sd, write_results, write_text};
 use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
@@ -45,7 +47,8 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// bilstm-max (bidirectional LSTM, max over its outputs), bilstm (its
-    /// final states), lstm, gru, bag (bag of embeddings), cnn (Kim 2014) or
+    /// final states), lstm, gru, bag (bag of embeddings), nb-bag
+    /// (Naive-Bayes-weighted bag of words, NBSVM), cnn (Kim 2014) or
     /// transformer.
     #[arg(long, default_value = "bilstm-max")]
     model: Kind,
@@ -67,8 +70,8 @@ struct Args {
     /// Dropout on word vectors and features.
     #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f64,
-    /// With --model bag: also average vectors of word pairs hashed into N
-    /// buckets (fastText); 0: words only.
+    /// With --model bag or nb-bag: also word pairs, hashed into N buckets
+    /// (fastText's bigrams); 0: words only.
     #[arg(long, default_value_t = 0)]
     bigrams: usize,
     /// Start the word vectors from this word2vec text file (e.g. the
@@ -83,6 +86,13 @@ struct Args {
     /// accuracy.
     #[arg(long, default_value_t = 1, value_parser = positive)]
     seeds: usize,
+    /// Pool the training and test files and report the mean and standard
+    /// deviation of K-fold cross-validation: each fold is tested once, by a
+    /// model trained on the others (10% of them held out for validation),
+    /// and saved in OUT/fold-N. Kim (2014) reports 10 folds on this corpus.
+    /// 1: train on --train, test on --test.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    folds: usize,
     /// Score TEXT with the model saved in --out (for --model; OUT/smoke
     /// with --smoke), then exit.
     #[arg(long, value_name = "TEXT")]
@@ -110,13 +120,20 @@ impl Args {
 /// The options, checked against each other.
 fn parse_args() -> Result<Args, String> {
     let args = Args::parse();
-    if args.bigrams > 0 && args.model != Kind::Bag {
+    if args.bigrams > 0 && !matches!(args.model, Kind::Bag | Kind::NbBag) {
         return Err(
-            "--bigrams goes with --model bag: word pairs have no place in a sequence".into(),
+            "--bigrams goes with --model bag or nb-bag: word pairs have no place in a sequence"
+                .into(),
         );
     }
-    if args.seeds > 1 && (args.distributed || args.predict.is_some()) {
-        return Err("--seeds trains several models: not with --distributed or --predict".into());
+    if args.seeds > 1 && args.folds > 1 {
+        return Err("--seeds and --folds are two protocols: pick one".into());
+    }
+    let several = args.seeds > 1 || args.folds > 1;
+    if several && (args.distributed || args.predict.is_some()) {
+        return Err(
+            "--seeds and --folds train several models: not with --distributed or --predict".into(),
+        );
     }
     Ok(args)
 }
@@ -127,8 +144,13 @@ const MAX_LEN: usize = 64;
 /// The word ids of a review, cut to [`MAX_LEN`] (an empty review reads as
 /// one unknown word); with `bigrams` buckets, followed by the ids of its
 /// word pairs, hashed into `vocab..vocab + bigrams` (fastText's bigrams,
-/// Joulin et al. 2017).
-fn review_ids(tokenizer: &Tokenizer, text: &str, bigrams: usize) -> Result<Vec<u32>, Error> {
+/// Joulin et al. 2017). For the Naive-Bayes bag, each id once, ascending.
+fn review_ids(
+    tokenizer: &Tokenizer,
+    text: &str,
+    kind: Kind,
+    bigrams: usize,
+) -> Result<Vec<u32>, Error> {
     let mut ids = word_ids(tokenizer, text, MAX_LEN)?;
     if bigrams > 0 {
         let vocab = tokenizer.vocab_size() as u64;
@@ -147,6 +169,10 @@ fn review_ids(tokenizer: &Tokenizer, text: &str, bigrams: usize) -> Result<Vec<u
             .collect();
         ids.extend(pairs);
     }
+    if kind == Kind::NbBag {
+        ids.sort_unstable();
+        ids.dedup();
+    }
     Ok(ids)
 }
 
@@ -164,34 +190,125 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(text) = &args.predict {
         return predict(&out, text, &device);
     }
-    if args.seeds == 1 {
-        return train(&args, args.seed, &out, &device).map(|_| ());
+    let reviews = Reviews::read(&args)?;
+    if args.seeds == 1 && args.folds == 1 {
+        let split = reviews.shipped_split(args.seed)?;
+        return train(&args, &reviews, &split, args.seed, &out, &device).map(|_| ());
     }
-    let mut accuracies = Vec::with_capacity(args.seeds);
-    for seed in (args.seed..).take(args.seeds) {
-        accuracies.push(train(
-            &args,
-            seed,
-            &out.join(format!("seed-{seed}")),
-            &device,
-        )?);
-    }
+    // (folder, seed, split) of each model.
+    let runs: Vec<(String, u64, Split)> = if args.folds > 1 {
+        k_folds(reviews.labels.len(), args.folds, args.seed)?
+            .into_iter()
+            .enumerate()
+            .map(|(k, test)| {
+                Ok((
+                    format!("fold-{k}"),
+                    args.seed,
+                    reviews.fold_split(test, args.seed)?,
+                ))
+            })
+            .collect::<Result<_, Error>>()?
+    } else {
+        (args.seed..)
+            .take(args.seeds)
+            .map(|seed| Ok((format!("seed-{seed}"), seed, reviews.shipped_split(seed)?)))
+            .collect::<Result<_, Error>>()?
+    };
+    let accuracies = runs
+        .iter()
+        .map(|(folder, seed, split)| {
+            train(&args, &reviews, split, *seed, &out.join(folder), &device)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (mean, std) = mean_sd(&accuracies);
-    println!(
-        "test accuracy over {} seeds: {mean:.4} +- {std:.4} (sample standard deviation)",
-        args.seeds
-    );
+    let protocol = match args.folds {
+        1 => format!("{} seeds", args.seeds),
+        k => format!("{k} folds"),
+    };
+    println!("test accuracy over {protocol}: {mean:.4} +- {std:.4} (sample standard deviation)");
     write_results(
         &out,
         &serde_json::json!({
             "example": "sentiment",
             "model": args.model.name(),
-            "seeds": (args.seed..).take(args.seeds).collect::<Vec<_>>(),
+            "bigrams": args.bigrams,
+            "vectors": args.vectors,
+            "folds": args.folds,
+            "runs": runs.iter().map(|(folder, _, _)| folder).collect::<Vec<_>>(),
+            "seeds": runs.iter().map(|(_, seed, _)| seed).collect::<Vec<_>>(),
             "test_accuracy": accuracies,
             "mean": mean,
             "std": std,
         }),
     )
+}
+
+/// The reviews of the training file followed by those of the test file,
+/// with their classes (`pos` 1).
+struct Reviews {
+    rows: Vec<Labelled>,
+    labels: Vec<u32>,
+    /// How many of `rows` come from the training file.
+    train_len: usize,
+}
+
+/// Which reviews (indices into [`Reviews`]) a model trains on, validates
+/// on (early stopping) and is tested on.
+struct Split {
+    fit: Vec<usize>,
+    val: Vec<usize>,
+    test: Vec<usize>,
+}
+
+impl Reviews {
+    fn read(args: &Args) -> Result<Self, Error> {
+        let mut train = read_labelled_table(&args.train, b'\t', "text", "label")?;
+        let mut test = read_labelled_table(&args.test, b'\t', "text", "label")?;
+        if args.smoke {
+            train.truncate(512);
+            test.truncate(128);
+        }
+        let mut labels = labels_of(&train, &args.train)?;
+        labels.extend(labels_of(&test, &args.test)?);
+        let train_len = train.len();
+        train.extend(test);
+        Ok(Reviews {
+            rows: train,
+            labels,
+            train_len,
+        })
+    }
+
+    /// Train on 90% of the training file, validate on the rest of it, test
+    /// on the test file.
+    fn shipped_split(&self, seed: u64) -> Result<Split, Error> {
+        let (fit, val) = hold_out(&(0..self.train_len).collect::<Vec<_>>(), seed)?;
+        let test = (self.train_len..self.rows.len()).collect();
+        Ok(Split { fit, val, test })
+    }
+
+    /// Test on `test`; train on 90% of the other reviews, validate on the
+    /// rest of them.
+    fn fold_split(&self, test: Vec<usize>, seed: u64) -> Result<Split, Error> {
+        let mut tested = vec![false; self.rows.len()];
+        for &i in &test {
+            tested[i] = true;
+        }
+        let others: Vec<usize> = (0..self.rows.len()).filter(|&i| !tested[i]).collect();
+        let (fit, val) = hold_out(&others, seed)?;
+        Ok(Split { fit, val, test })
+    }
+}
+
+/// `items` shuffled with `seed` and cut 90% / 10%: (fit, validation).
+fn hold_out(items: &[usize], seed: u64) -> Result<(Vec<usize>, Vec<usize>), Error> {
+    let mut parts = split_indices(items.len(), &[0.9, 0.1], seed)?
+        .into_iter()
+        .map(|part| part.into_iter().map(|j| items[j]).collect());
+    Ok((
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    ))
 }
 
 fn labels_of(rows: &[Labelled], path: &std::path::Path) -> Result<Vec<u32>, Error> {
@@ -208,34 +325,26 @@ fn labels_of(rows: &[Labelled], path: &std::path::Path) -> Result<Vec<u32>, Erro
         .collect()
 }
 
-/// Trains with `seed`, saves the model and results in `out`, and returns
-/// the test accuracy.
-fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Error> {
+/// Trains with `seed` on `split` of `reviews`, saves the model and
+/// results in `out`, and returns the test accuracy.
+fn train(
+    args: &Args,
+    reviews: &Reviews,
+    split: &Split,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+) -> Result<f64, Error> {
     let start = Instant::now();
-    let mut train_rows = read_labelled_table(&args.train, b'\t', "text", "label")?;
-    let mut test_rows = read_labelled_table(&args.test, b'\t', "text", "label")?;
     let out = out.to_path_buf();
     let epochs = if args.smoke { 1 } else { args.epochs };
-    if args.smoke {
-        train_rows.truncate(512);
-        test_rows.truncate(128);
-    }
-    let (train_labels, test_labels) = (
-        labels_of(&train_rows, &args.train)?,
-        labels_of(&test_rows, &args.test)?,
-    );
-    let parts = split_indices(train_rows.len(), &[0.9, 0.1], seed)?;
-    let (fit_idx, val_idx) = (&parts[0], &parts[1]);
-
-    let tokenizer = vocabulary(fit_idx.iter().map(|&i| train_rows[i].text.as_str()))?;
-    let encode = |rows: &[Labelled], idx: &[usize]| -> Result<Vec<Vec<u32>>, Error> {
+    let tokenizer = vocabulary(split.fit.iter().map(|&i| reviews.rows[i].text.as_str()))?;
+    let encode = |idx: &[usize]| -> Result<Vec<Vec<u32>>, Error> {
         idx.iter()
-            .map(|&i| review_ids(&tokenizer, &rows[i].text, args.bigrams))
+            .map(|&i| review_ids(&tokenizer, &reviews.rows[i].text, args.model, args.bigrams))
             .collect()
     };
-    let pick =
-        |labels: &[u32], idx: &[usize]| -> Vec<u32> { idx.iter().map(|&i| labels[i]).collect() };
-    let all_test: Vec<usize> = (0..test_rows.len()).collect();
+    let labels = |idx: &[usize]| -> Vec<u32> { idx.iter().map(|&i| reviews.labels[i]).collect() };
     let collective = match args.distributed {
         true => Some(mpi_rank()?),
         false => None,
@@ -244,7 +353,7 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
         .as_ref()
         .map_or((0, 1), |c| (c.rank(), c.world_size()));
     // Training batches drawn afresh every epoch (this rank's share of each).
-    let (fit_ids, fit_labels) = (encode(&train_rows, fit_idx)?, pick(&train_labels, fit_idx));
+    let (fit_ids, fit_labels) = (encode(&split.fit)?, labels(&split.fit));
     let fit = text_source(
         &fit_ids,
         &fit_labels,
@@ -252,18 +361,14 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
         (rank, world),
         device,
     );
-    let val = text_batches(
-        &encode(&train_rows, val_idx)?,
-        &pick(&train_labels, val_idx),
-        256,
-        device,
-    )?;
-    let test = text_batches(&encode(&test_rows, &all_test)?, &test_labels, 256, device)?;
+    let val = text_batches(&encode(&split.val)?, &labels(&split.val), 256, device)?;
+    let test_labels = labels(&split.test);
+    let test = text_batches(&encode(&split.test)?, &test_labels, 256, device)?;
     println!(
         "{} training, {} validation and {} test reviews; vocabulary of {} words; model {}",
-        fit_idx.len(),
-        val_idx.len(),
-        test_rows.len(),
+        split.fit.len(),
+        split.val.len(),
+        split.test.len(),
         tokenizer.vocab_size(),
         args.model.name()
     );
@@ -281,9 +386,12 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
     if let Some(path) = &args.vectors {
         load_word_vectors(&params, path, &tokenizer)?;
     }
+    if args.model == Kind::NbBag {
+        naive_bayes::prepare(&params, &fit_ids, &fit_labels)?;
+    }
     let optimizer = OptimizerConfig::adamw(args.lr)
         .with_weight_decay(0.0)
-        .build(params.named_vars())?;
+        .build(params.trainable_vars())?;
     let mut tc = TrainerConfig::new(epochs);
     tc.seed = seed;
     tc.early_stopping = Some(EarlyStopping::new("val_accuracy", Goal::Max, 2));
@@ -299,12 +407,15 @@ fn train(args: &Args, seed: u64, out: &Path, device: &Device) -> Result<f64, Err
 
     let acc = model.metrics(&test)?[0].1;
     let as_usize = |l: &[u32]| l.iter().map(|&x| x as usize).collect::<Vec<_>>();
-    let majority = majority_baseline(&as_usize(&train_labels), &as_usize(&test_labels), 2);
+    let majority = majority_baseline(&as_usize(&fit_labels), &as_usize(&test_labels), 2);
     let seconds = start.elapsed().as_secs_f64();
     let epochs = history.epochs.len();
     println!("test accuracy {acc:.4} (majority-class baseline {majority:.4}) after {epochs} epochs in {seconds:.1} s");
     for text in PROBES {
-        println!("{}", score(&model, &tokenizer, args.bigrams, text, device)?);
+        println!(
+            "{}",
+            score(&model, &tokenizer, config.kind, args.bigrams, text, device)?
+        );
     }
 
     params.save(out.join("model.safetensors"))?;
@@ -359,11 +470,12 @@ const PROBES: [&str; 2] = [
 fn score(
     model: &Classifier,
     tokenizer: &Tokenizer,
+    kind: Kind,
     bigrams: usize,
     text: &str,
     device: &Device,
 ) -> Result<String, Error> {
-    let ids = review_ids(tokenizer, text, bigrams)?;
+    let ids = review_ids(tokenizer, text, kind, bigrams)?;
     let ids = Tensor::from_vec(ids.clone(), (1, ids.len()), device)?;
     let p = model.probabilities(&ids)?[0][1];
     let label = if p >= 0.5 { "pos" } else { "neg" };
@@ -385,6 +497,9 @@ fn predict(out: &Path, text: &str, device: &Device) -> Result<(), Error> {
     let params = Params::new(0);
     let model = Classifier::new(config, 2, params.var_builder(DType::F32, device))?;
     params.load(out.join("model.safetensors"))?;
-    println!("{}", score(&model, &tokenizer, bigrams, text, device)?);
+    println!(
+        "{}",
+        score(&model, &tokenizer, config.kind, bigrams, text, device)?
+    );
     Ok(())
 }

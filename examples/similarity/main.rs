@@ -101,6 +101,13 @@ impl Args {
 fn main() {
     common::main("similarity", || {
         let args = Args::parse();
+        if args.model == Kind::NbBag {
+            return Err(
+                "--model nb-bag weighs words by their class (positive or negative): \
+                        it has nothing to learn from pairs of passages"
+                    .into(),
+            );
+        }
         let device = args.device.clone();
         println!("device: {}", seq::core::device_name(&device));
         match (&args.compare, &args.with) {

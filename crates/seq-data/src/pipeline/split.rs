@@ -57,6 +57,29 @@ pub fn split_stratified(labels: &[usize], fractions: &[f64], seed: u64) -> Resul
     Ok(parts)
 }
 
+/// The `k` test folds of k-fold cross-validation (scikit-learn's
+/// `KFold(shuffle=True)`): `0..n` shuffled with `seed` and dealt into `k`
+/// parts whose sizes differ by at most one, each in ascending order. Run
+/// `i` tests on fold `i` and trains on the rest; every item is tested once.
+/// `k` must be in `2..=n`.
+pub fn k_folds(n: usize, k: usize, seed: u64) -> Result<Vec<Vec<usize>>> {
+    if k < 2 || k > n {
+        return Err(Error::Config(format!(
+            "k-fold cross-validation needs 2 <= k <= the number of items, got k = {k} for {n} items"
+        )));
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    Rng::new(seed).shuffle(&mut idx);
+    let mut folds = vec![Vec::with_capacity(n / k + 1); k];
+    for (position, &i) in idx.iter().enumerate() {
+        folds[position % k].push(i);
+    }
+    for fold in &mut folds {
+        fold.sort_unstable();
+    }
+    Ok(folds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +96,22 @@ mod tests {
         assert_eq!(all, (0..103).collect::<Vec<_>>());
         assert_eq!(parts, split_indices(103, &[0.8, 0.1, 0.1], 5).unwrap());
         assert!(split_indices(10, &[0.5, 0.6], 0).is_err());
+    }
+
+    #[test]
+    fn folds_partition_the_items_into_near_equal_parts() {
+        let folds = k_folds(23, 5, 9).unwrap();
+        assert_eq!(
+            folds.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![5, 5, 5, 4, 4]
+        );
+        let mut all = folds.concat();
+        all.sort();
+        assert_eq!(all, (0..23).collect::<Vec<_>>());
+        assert_eq!(folds, k_folds(23, 5, 9).unwrap());
+        assert_ne!(folds, k_folds(23, 5, 10).unwrap());
+        assert!(k_folds(23, 1, 0).is_err());
+        assert!(k_folds(3, 4, 0).is_err());
     }
 
     #[test]
