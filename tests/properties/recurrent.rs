@@ -131,7 +131,10 @@ proptest! {
     /// states and every gradient, with masks and an initial state, in f64
     /// to 1e-12 and in f32 (where the fused gates use their own `exp`) to
     /// 1e-5, relative to the largest value; batches of 8 and more run the fused op on blocks of rows in
-    /// parallel.
+    /// parallel. The fused op runs in training mode (keeping its gates for
+    /// the backward pass) and in evaluation mode (not keeping them, so the
+    /// backward pass recomputes them); without dropout both are the same
+    /// function.
     #[test]
     fn fused_and_composed_engines_agree(
         k in 0u8..4, bi in any::<bool>(), layers in 1usize..3, seed in 0u64..1000,
@@ -146,13 +149,13 @@ proptest! {
         let h0 = normal(seed + 2, &[layers * d, b, h]).to_dtype(dtype).unwrap();
         let c0 = normal(seed + 3, &[layers * d, b, h]).to_dtype(dtype).unwrap();
         let mut results = Vec::new();
-        for engine in [Engine::Fused, Engine::Composed] {
+        for (engine, mode) in [(Engine::Fused, Mode::Train), (Engine::Fused, Mode::Eval), (Engine::Composed, Mode::Train)] {
             let p = Params::new(seed);
             let cfg = RecurrentConfig::new(2, h).with_layers(layers).with_bidirectional(bi).with_engine(engine);
             let l = kind(k).build(cfg, p.var_builder(dtype, &Device::Cpu)).unwrap();
             let initial = State { h: h0.clone(), c: (k % 4 == 2).then(|| c0.clone()) };
             let xs = Seq::new(x.as_tensor().clone()).unwrap().with_lengths(&lengths).unwrap();
-            let (out, state) = l.forward_with_state(&xs, Some(&initial), Mode::Train).unwrap();
+            let (out, state) = l.forward_with_state(&xs, Some(&initial), mode).unwrap();
             let mut loss = (out.values().sqr().unwrap().sum_all().unwrap() + state.h.sum_all().unwrap()).unwrap();
             if let Some(c) = &state.c {
                 loss = (loss + (c * 0.5).unwrap().sum_all().unwrap()).unwrap();
@@ -165,7 +168,8 @@ proptest! {
             }
             results.push(tensors);
         }
-        for (a, c) in results[0].iter().zip(&results[1]) {
+        let composed = results.pop().unwrap();
+        for (a, c) in results.iter().flat_map(|fused| fused.iter().zip(&composed)) {
             let (a, c) = (a.to_dtype(DType::F64).unwrap(), c.to_dtype(DType::F64).unwrap());
             // Relative to the largest value: f32 rounding grows with it (a
             // gradient summed over a batch reaches ~10).

@@ -19,7 +19,7 @@
 //! One group only; grouped convolutions take the composed path.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
-use seq_core::cpu::{contiguous, gemm, storage_slice, View};
+use seq_core::cpu::{contiguous, fill_rows, gemm, storage_slice, View};
 
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -80,9 +80,10 @@ impl FusedConv1d {
 
     fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
         let (t_in, t_out, ci, co) = (self.time, self.out_len, self.in_channels, self.out_channels);
-        let mut y = vec![T::zero(); self.batch * t_out * co];
+        let len = self.batch * t_out * co;
+        let mut y = Vec::with_capacity(len);
         let mut jobs = Vec::new();
-        let mut rest = &mut y[..];
+        let mut rest = &mut y.spare_capacity_mut()[..len];
         for r in seq_core::threads::blocks(self.batch, 1) {
             let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * t_out * co);
             rest = tail;
@@ -90,7 +91,7 @@ impl FusedConv1d {
         }
         seq_core::threads::run_each(jobs, |(r, part)| {
             for (i, y) in r.zip(part.chunks_mut(t_out * co)) {
-                y.chunks_mut(co).for_each(|row| row.copy_from_slice(bias));
+                let y = fill_rows(y, bias); // every output starts as the bias
                 let x = &x[i * t_in * ci..(i + 1) * t_in * ci];
                 for k in 0..self.kernel {
                     let ts = self.outputs(k);
@@ -107,6 +108,10 @@ impl FusedConv1d {
                 }
             }
         });
+        // SAFETY: the jobs' parts cover the first `len` elements of the
+        // capacity, one sequence's outputs each, and `fill_rows` wrote every
+        // element of each.
+        unsafe { y.set_len(len) };
         y
     }
 

@@ -37,7 +37,10 @@ impl Activation {
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Tanh => xs.tanh()?,
-            Activation::Relu => crate::relu::relu(xs)?, // one-pass backward on the CPU
+            Activation::Relu => match pointwise::activation(xs, Kind::Relu)? {
+                Some(y) => y,
+                None => xs.relu()?,
+            },
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs)?,
             Activation::Gelu => match pointwise::activation(xs, Kind::Gelu)? {
                 Some(y) => y,

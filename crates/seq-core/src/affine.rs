@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, gemm, storage_slice, supports, Float, View};
+use crate::cpu::{contiguous, fill_rows, gemm, storage_slice, supports, Float, View};
 use crate::pointwise::{column_sums, map, Kind};
 use crate::threads::{run_jobs, Job};
 
@@ -37,15 +37,7 @@ impl<T: Float> Job for Rows<'_, T> {
     fn run(self) {
         let Rows { kind, x, w, b, y } = self;
         let (o, i) = (b.len(), w.len() / b.len());
-        for row in y.chunks_mut(o) {
-            row.iter_mut().zip(b).for_each(|(y, &b)| {
-                y.write(b);
-            });
-        }
-        // SAFETY: the loop above wrote every element of `y` (its length is
-        // a multiple of `o`), so all of them are initialised values of `T`,
-        // which has the same layout as `MaybeUninit<T>`.
-        let y = unsafe { &mut *(y as *mut [MaybeUninit<T>] as *mut [T]) };
+        let y = fill_rows(y, b); // every row starts as the bias
         let rows = y.len() / o;
         let x = View {
             data: x,

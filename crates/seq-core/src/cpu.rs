@@ -163,6 +163,31 @@ pub fn contiguous_mut<'a, T>(data: &'a mut [T], layout: &Layout) -> Result<&'a m
     }
 }
 
+/// Writes `row` over and over into `out` (whose length must be a multiple
+/// of `row`'s) and returns it as initialised values: the first write of a
+/// kernel's output, the bias of every row, without zero-filling it first.
+///
+/// # Panics
+/// When `out.len()` is not a multiple of `row.len()` (a kernel's own
+/// sizing bug, never bad input).
+pub fn fill_rows<'a, T: Copy>(out: &'a mut [std::mem::MaybeUninit<T>], row: &[T]) -> &'a mut [T] {
+    assert!(
+        out.is_empty() || (!row.is_empty() && out.len().is_multiple_of(row.len())),
+        "fill_rows: {} elements are not rows of {}",
+        out.len(),
+        row.len()
+    );
+    for chunk in out.chunks_mut(row.len().max(1)) {
+        for (o, &v) in chunk.iter_mut().zip(row) {
+            o.write(v);
+        }
+    }
+    // SAFETY: the loops wrote every element of `out` (each chunk is exactly
+    // `row.len()` long, checked above), and `MaybeUninit<T>` has the layout
+    // of `T`.
+    unsafe { &mut *(out as *mut [std::mem::MaybeUninit<T>] as *mut [T]) }
+}
+
 /// A strided matrix in a slice: element `(i, j)` at `at + i * rs + j * cs`.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a, T> {
@@ -246,6 +271,19 @@ pub fn gemm<T: WithDType>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_rows_repeats_the_row_over_the_whole_buffer() {
+        let mut buffer = Vec::<f32>::with_capacity(12);
+        let filled = fill_rows(&mut buffer.spare_capacity_mut()[..12], &[1.0, 2.0, 3.0]);
+        assert_eq!(filled, [1.0, 2.0, 3.0].repeat(4));
+        assert!(fill_rows::<f32>(&mut [], &[]).is_empty());
+        let caught = std::panic::catch_unwind(|| {
+            let mut buffer = Vec::<f32>::with_capacity(5);
+            fill_rows(&mut buffer.spare_capacity_mut()[..5], &[1.0, 2.0]).len()
+        });
+        assert!(caught.is_err(), "5 elements are not rows of 2");
+    }
 
     #[test]
     fn exp_f32_is_within_1e7_relative() {

@@ -68,7 +68,6 @@ mod pointwise;
 pub mod pool;
 #[cfg(feature = "serde")]
 pub mod pretrained;
-mod relu;
 pub mod rng;
 mod seq;
 mod sequential;

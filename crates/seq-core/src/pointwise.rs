@@ -9,6 +9,8 @@
 //! Recipes' Chebyshev fit, relative error below 1.2e-7) so that the loop
 //! vectorises.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
 use crate::cpu::{contiguous, storage_slice, supports, Float};
@@ -100,13 +102,14 @@ impl Kind {
 }
 
 /// `y = g(x + b)` (or `dx = dy g'(x + b)` when `dy` is given) over a
-/// block of whole rows (`b` is one row wide).
+/// block of whole rows (`b` is one row wide); every element of `out` is
+/// written.
 struct Block<'a, T> {
     kind: Kind,
     x: &'a [T],
     bias: Option<&'a [T]>,
     dy: Option<&'a [T]>,
-    out: &'a mut [T],
+    out: &'a mut [MaybeUninit<T>],
 }
 
 impl<T: Float> Block<'_, T> {
@@ -122,22 +125,22 @@ impl<T: Float> Block<'_, T> {
             match (bias, dy) {
                 (Some(b), Some(dy)) => {
                     for (((o, &x), &b), &d) in out.iter_mut().zip(x).zip(b).zip(dy) {
-                        *o = d * g(x + b).1;
+                        o.write(d * g(x + b).1);
                     }
                 }
                 (Some(b), None) => {
                     for ((o, &x), &b) in out.iter_mut().zip(x).zip(b) {
-                        *o = g(x + b).0;
+                        o.write(g(x + b).0);
                     }
                 }
                 (None, Some(dy)) => {
                     for ((o, &x), &d) in out.iter_mut().zip(x).zip(dy) {
-                        *o = d * g(x).1;
+                        o.write(d * g(x).1);
                     }
                 }
                 (None, None) => {
                     for (o, &x) in out.iter_mut().zip(x) {
-                        *o = g(x).0;
+                        o.write(g(x).0);
                     }
                 }
             }
@@ -158,12 +161,13 @@ impl<T: Float> Job for Block<'_, T> {
 }
 
 /// Runs `kind` over `x` in blocks of whole rows: values, or input gradients
-/// given `dy`.
+/// given `dy`. The result is written once, by the jobs (not zero-filled
+/// first on one thread).
 pub(crate) fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<&[T]>) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
+    let mut out = Vec::with_capacity(x.len());
     let n = bias.map_or(1, <[T]>::len).max(1);
     let block = (BLOCK / n).max(1) * n;
-    let jobs: Vec<Block<T>> = out
+    let jobs: Vec<Block<T>> = out.spare_capacity_mut()[..x.len()]
         .chunks_mut(block)
         .enumerate()
         .map(|(i, out)| {
@@ -178,6 +182,11 @@ pub(crate) fn map<T: Float>(kind: Kind, x: &[T], bias: Option<&[T]>, dy: Option<
         })
         .collect();
     run_jobs::<T, _>(jobs);
+    // SAFETY: the jobs' blocks cover the first `x.len()` elements of the
+    // capacity, and each job wrote every element of its block (the loops of
+    // `Block::go` run over all of `out`: `x`, `dy` and the rows of `bias`
+    // are as long as it).
+    unsafe { out.set_len(x.len()) };
     out
 }
 
@@ -330,6 +339,32 @@ pub fn add_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ReLU's values and gradient against candle's composed `relu` (away
+    /// from 0, where the two conventions differ), over more elements than
+    /// one job takes, so that several blocks write the result.
+    #[test]
+    fn relu_and_its_gradient_match_candles() {
+        use candle_core::{Device, Var};
+        let n = 7 * (BLOCK / 2 + 11); // three and a half blocks
+        let values: Vec<f64> = (0..n)
+            .map(|i| ((i * 37 % 101) as f64 - 50.5) / 7.0)
+            .collect();
+        let x = Var::from_vec(values, (n / 7, 7), &Device::Cpu).unwrap();
+        let r = Tensor::arange(0.0f64, n as f64, &Device::Cpu)
+            .unwrap()
+            .reshape((n / 7, 7))
+            .unwrap();
+        let ours = activation(x.as_tensor(), Kind::Relu).unwrap().unwrap();
+        let theirs = x.as_tensor().relu().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(flat(&ours), flat(&theirs));
+        let g = |y: &Tensor| {
+            let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            flat(grads.get(x.as_tensor()).unwrap())
+        };
+        assert_eq!(g(&ours), g(&theirs));
+    }
 
     /// f32 GELU against the exact f64 function: within 3e-7 of
     /// `max(1, |x|)` over [-10, 10] (half an f32 ulp at 10), derivative too.

@@ -8,18 +8,21 @@ use super::{Aux, Dims};
 use seq_core::threads::{run_jobs, Job};
 
 /// Every step's state `[B, T, H]`, the final `c` `[B, H]` (LSTM; else
-/// empty) and the saved gates `[B, T, saved * H]`.
+/// empty) and, when `save`, the gates for the backward pass
+/// `[B, T, saved * H]` (else an empty buffer: inference writes them to a
+/// row's worth of scratch that stays in cache).
 pub(super) fn forward<T: Real>(
     d: &Dims,
     x: &[T],
     w_ih: &[T],
     aux: &[T],
+    save: bool,
 ) -> (Vec<T>, Vec<T>, Buffer<T>) {
     let (h, t) = (d.hidden, d.time);
     let aux = d.unpack(aux);
     let w_hh_t = Packed::new(aux.w_hh, (d.width(), h), true); // W_hh^T [H, G*H]
     let w_ih_t = Packed::new(w_ih, (d.width(), d.input), true); // W_ih^T [I, G*H]
-    let saved_row = t * d.kind.saved() * h;
+    let saved_row = if save { t * d.kind.saved() * h } else { 0 };
     let mut out = vec![T::zero(); d.batch * t * h];
     let mut c_last = vec![T::zero(); if d.kind.has_c() { d.batch * h } else { 0 }];
     let mut saved = buffer(d.batch * saved_row);
@@ -48,7 +51,7 @@ pub(super) fn forward<T: Real>(
 
 /// The sequences of one block: their inputs, whole weights, and their
 /// parts of the result (states `[n, T, H]`, final `c` `[n, H]`) and of the
-/// saved gates.
+/// saved gates (empty when not saving).
 struct Block<'a, T> {
     d: Dims,
     x: &'a [T],
@@ -86,6 +89,8 @@ impl<T: Real> Job for Block<'_, T> {
             true => aux.c0.to_vec(),
             false => Vec::new(),
         };
+        // Where a row's gates go when they are not saved.
+        let mut unsaved = vec![T::zero(); if saved.is_empty() { s } else { 0 }];
         for t in d.order() {
             // gi = x_t W_ih^T + b_ih: rows of x `T*I` apart   [n, G*H]
             gi.chunks_mut(w)
@@ -98,7 +103,10 @@ impl<T: Real> Job for Block<'_, T> {
             for r in 0..n {
                 let at = r * t_len + t;
                 let hs = &mut states[at * h..][..h];
-                let sv = &mut saved[at * s..][..s];
+                let sv = match unsaved.is_empty() {
+                    true => &mut saved[at * s..][..s],
+                    false => &mut unsaved[..],
+                };
                 let cp = c_prev.get(r * h..(r + 1) * h).unwrap_or(&[]);
                 let hp = &h_prev[r * h..(r + 1) * h];
                 forward_row(

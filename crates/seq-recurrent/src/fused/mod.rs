@@ -141,6 +141,9 @@ impl<'a, T> Aux<'a, T> {
 #[derive(Debug, Clone)]
 pub(crate) struct FusedRecurrence {
     pub dims: Dims,
+    /// Whether the forward pass keeps the gates for the backward pass;
+    /// without them a backward pass runs the forward again first.
+    save: bool,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -227,9 +230,13 @@ impl CustomOp1 for FinalCell {
 }
 
 impl FusedRecurrence {
-    pub fn new(dims: Dims) -> Self {
+    /// The op over `dims`; `save`: keep the gates for a backward pass
+    /// (training). Without them (inference) the forward pass writes less
+    /// memory, and a backward pass, should one come, recomputes them.
+    pub fn new(dims: Dims, save: bool) -> Self {
         FusedRecurrence {
             dims,
+            save,
             shared: Arc::default(),
         }
     }
@@ -240,8 +247,24 @@ impl FusedRecurrence {
 
     fn keep(&self, saved: Saved, c_last: CpuStorage) {
         let mut shared = self.lock();
-        shared.saved = Some(saved);
+        shared.saved = self.save.then_some(saved);
         shared.c_last = Some(c_last);
+    }
+
+    /// The gates of the forward pass over `x`, `w_ih`, `aux`, run again
+    /// (after an inference forward pass, which did not keep them).
+    fn recompute(&self, x: &Tensor, w_ih: &Tensor, aux: &Tensor) -> candle_core::Result<Saved> {
+        fn run<T: Real>(d: &Dims, args: [&Tensor; 3]) -> candle_core::Result<Buffer<T>> {
+            let guards = args.map(Tensor::storage_and_layout);
+            let [x, w, aux] = guards.each_ref().map(|(s, l)| storage_slice::<T>(s, l));
+            Ok(forward::forward(d, x?, w?, aux?, true).2)
+        }
+        let args = [x, w_ih, aux];
+        Ok(match x.dtype() {
+            DType::F32 => Saved::F32(run(&self.dims, args)?),
+            DType::F64 => Saved::F64(run(&self.dims, args)?),
+            dtype => candle_core::bail!("fused recurrence: f32 or f64, not {dtype:?}"),
+        })
     }
 
     #[allow(clippy::type_complexity)]
@@ -301,13 +324,13 @@ impl CustomOp3 for FusedRecurrence {
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(aux)) => {
                 let args = (contiguous(x, l1)?, contiguous(w, l2)?, contiguous(aux, l3)?);
-                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2);
+                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2, self.save);
                 self.keep(Saved::F32(saved), CpuStorage::F32(c_last));
                 CpuStorage::F32(out)
             }
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(aux)) => {
                 let args = (contiguous(x, l1)?, contiguous(w, l2)?, contiguous(aux, l3)?);
-                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2);
+                let (out, c_last, saved) = forward::forward(d, args.0, args.1, args.2, self.save);
                 self.keep(Saved::F64(saved), CpuStorage::F64(c_last));
                 CpuStorage::F64(out)
             }
@@ -330,6 +353,9 @@ impl CustomOp3 for FusedRecurrence {
         // The final c's gradient, if its op's backward ran; taken, so that a
         // second backward pass through this graph starts afresh.
         let dc_last = shared.dc_last.take();
+        if shared.saved.is_none() {
+            shared.saved = Some(self.recompute(x, w_ih, aux)?);
+        }
         match (x.dtype(), shared.saved.as_ref(), dc_last) {
             (DType::F32, Some(Saved::F32(s)), Some(CpuStorage::F32(dc))) => {
                 self.grads::<f32>(args, s, &dc)

@@ -104,7 +104,8 @@ impl<C: Cell> Stack<C> {
                     None => cell.zero_state(batch)?,
                 };
                 let (out, last) = if self.fused(&input) {
-                    unroll_fused(cell, self.kind, &input, xs.mask(), d == 1, start)?
+                    let train = mode == Mode::Train;
+                    unroll_fused(cell, self.kind, &input, xs.mask(), d == 1, start, train)?
                 } else {
                     unroll(cell, &input, masks.as_deref(), d == 1, start)?
                 };
@@ -217,7 +218,9 @@ fn unroll<C: Cell>(
     Ok((Tensor::stack(&hs, 1)?, state))
 }
 
-/// [`unroll`] as one [`FusedRecurrence`] op.
+/// [`unroll`] as one [`FusedRecurrence`] op, which keeps its gates for the
+/// backward pass when `train` (in evaluation a backward pass, should one
+/// come, computes them again).
 fn unroll_fused<C: Cell>(
     cell: &C,
     kind: Kind,
@@ -225,6 +228,7 @@ fn unroll_fused<C: Cell>(
     mask: Option<&Tensor>,
     reverse: bool,
     start: State,
+    train: bool,
 ) -> Result<(Tensor, State)> {
     let (batch, time, input) = x.dims3()?;
     let w = cell.weights();
@@ -250,14 +254,17 @@ fn unroll_fused<C: Cell>(
         Some(m) => m.flatten_all()?, // [batch * time]
         None => Tensor::ones(batch * time, dtype, dev)?,
     });
-    let op = FusedRecurrence::new(Dims {
-        kind,
-        batch,
-        time,
-        input,
-        hidden,
-        reverse,
-    });
+    let op = FusedRecurrence::new(
+        Dims {
+            kind,
+            batch,
+            time,
+            input,
+            hidden,
+            reverse,
+        },
+        train,
+    );
     let final_cell = op.final_cell();
     let hs = x
         .contiguous()?
