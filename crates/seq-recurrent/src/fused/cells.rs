@@ -120,11 +120,17 @@ fn parts<const N: usize, T>(s: &[T], h: usize) -> [&[T]; N] {
     std::array::from_fn(|k| &s[k * h..][..h])
 }
 
-/// [`parts`], mutable.
+/// [`parts`], mutable. Each part comes from `split_at_mut(h)`, so the
+/// compiler knows its length is `h`: the gate loops then need no bounds
+/// checks, which would keep them from vectorising.
 #[inline(always)]
 fn parts_mut<const N: usize, T>(s: &mut [T], h: usize) -> [&mut [T]; N] {
-    let mut chunks = s[..N * h].chunks_exact_mut(h.max(1));
-    std::array::from_fn(|_| chunks.next().unwrap_or_default())
+    let mut rest = &mut s[..N * h];
+    std::array::from_fn(|_| {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        part
+    })
 }
 
 /// Gradients of one step for one sequence.
