@@ -25,6 +25,8 @@ mod cells;
 mod forward;
 mod gemm;
 mod kernel;
+#[cfg(target_arch = "x86_64")]
+mod lstm_avx2;
 mod math;
 mod scratch;
 
