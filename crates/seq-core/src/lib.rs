@@ -36,7 +36,7 @@
 //! - [`beam`]: beam search for any autoregressive decoder (the
 //!   Transformer's and the recurrent encoder-decoder's share it).
 //! - [`testing`]: seeded random tensors and tensor differences for tests.
-//! - [`gradcheck`]: finite differences against candle's backward, public as
+//! - [`gradcheck`](mod@gradcheck): finite differences against candle's backward, public as
 //!   PyTorch's is.
 //!
 //! Layout is batch-first everywhere. Parameter names follow PyTorch, so a

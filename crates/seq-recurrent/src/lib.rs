@@ -1,9 +1,9 @@
 //! seq-recurrent: recurrent networks as the classic course on sequence
 //! models teaches them, complete enough for real use.
 //!
-//! - Cells, one time step each: [`RnnCell`] (Elman, `a<t> = g1(W_aa a<t-1>
-//!   + W_ax x<t> + b_a)`, `y<t> = g2(W_ya a<t> + b_y)`), [`LstmCell`],
-//!   [`GruCell`].
+//! - Cells, one time step each: [`RnnCell`] (Elman,
+//!   `a<t> = g1(W_aa a<t-1> + W_ax x<t> + b_a)`, `y<t> = g2(W_ya a<t> + b_y)`),
+//!   [`LstmCell`], [`GruCell`].
 //! - Layers, PyTorch's `nn.RNN`, `nn.LSTM`, `nn.GRU` (batch-first):
 //!   [`Rnn`], [`Lstm`], [`Gru`], any number of layers, bidirectional,
 //!   dropout between layers, initial state in and final state out

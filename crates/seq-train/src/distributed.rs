@@ -5,7 +5,7 @@
 //!
 //! [`Collective`] is the little the trainer needs: rank and world size,
 //! an all-reduce sum of a flat buffer, a broadcast from rank 0, a barrier.
-//! [`SingleProcess`] is the default (no cost); [`Mpi`] (feature `mpi`) runs
+//! [`SingleProcess`] is the default (no cost); `Mpi` (feature `mpi`) runs
 //! over the system's MPI library through the `mpi` crate, launched with
 //! `mpirun -np N` or Slurm's `srun`.
 //!

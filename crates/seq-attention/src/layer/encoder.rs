@@ -45,7 +45,7 @@ impl TransformerEncoderLayer {
     }
 
     /// Runs the layer on `x` `[batch, T, d_model]`; self-attention takes the
-    /// fused path (see [`MultiHeadAttentionConfig::engine`]).
+    /// fused path (see [`MultiHeadAttentionConfig::engine`](crate::MultiHeadAttentionConfig::engine)).
     ///
     /// # Parameters
     /// - `key_padding_mask` `[batch, T]`: 1 real, 0 padding.
