@@ -197,7 +197,8 @@ fn run(args: Args) -> Result<(), Error> {
     }
     // (folder, seed, split) of each model.
     let runs: Vec<(String, u64, Split)> = if args.folds > 1 {
-        k_folds(reviews.labels.len(), args.folds, args.seed)?
+        k_folds(reviews.labels.len(), args.folds, args.seed)
+            .map_err(|e| format!("--folds {}: {e}", args.folds))?
             .into_iter()
             .enumerate()
             .map(|(k, test)| {

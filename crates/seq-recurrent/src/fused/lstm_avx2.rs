@@ -63,6 +63,10 @@ pub(super) unsafe fn lstm_row(row: LstmRow, m: f32) -> usize {
 }
 
 /// `1 / (1 + e^-x)`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (inlined into [`lstm_row`], which
+/// enables them).
 #[inline(always)]
 unsafe fn sigmoid(x: __m256) -> __m256 {
     let one = _mm256_set1_ps(1.0);
@@ -73,6 +77,9 @@ unsafe fn sigmoid(x: __m256) -> __m256 {
 }
 
 /// `2 / (1 + e^-2x) - 1`.
+///
+/// # Safety
+/// As [`sigmoid`].
 #[inline(always)]
 unsafe fn tanh(x: __m256) -> __m256 {
     let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
@@ -81,6 +88,9 @@ unsafe fn tanh(x: __m256) -> __m256 {
 }
 
 /// [`seq_core::cpu::exp_f32`] on eight lanes, its products and sums fused.
+///
+/// # Safety
+/// As [`sigmoid`].
 #[inline(always)]
 unsafe fn exp(x: __m256) -> __m256 {
     let x = _mm256_min_ps(
