@@ -76,12 +76,19 @@ const LANES: usize = 8;
 /// then the lanes are added in order.
 #[inline(always)]
 pub fn sum<T: Float>(x: &[T]) -> T {
+    sum_map(x, |v| v)
+}
+
+/// The sum of `f(v)` over `x`, in [`sum`]'s order (e.g. the squared
+/// deviations of a variance, without a buffer for them).
+#[inline(always)]
+pub fn sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut lanes = [T::zero(); LANES];
     let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + v);
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + f(v));
     for c in chunks {
         for (l, &v) in lanes.iter_mut().zip(c) {
-            *l += v;
+            *l += f(v);
         }
     }
     lanes.iter().fold(tail, |a, &v| a + v)
@@ -271,6 +278,15 @@ pub fn gemm<T: WithDType>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sum_map_adds_the_mapped_values() {
+        // 1^2 + ... + 13^2 = 13 * 14 * 27 / 6 (eight lanes and a tail of five).
+        let x: Vec<f64> = (1..=13).map(f64::from).collect();
+        assert_eq!(sum_map(&x, |v| v * v), 819.0);
+        assert_eq!(sum_map(&x[..3], |v| 2.0 * v), 12.0);
+        assert_eq!(sum_map::<f32>(&[], |v| v + 1.0), 0.0);
+    }
 
     #[test]
     fn fill_rows_repeats_the_row_over_the_whole_buffer() {

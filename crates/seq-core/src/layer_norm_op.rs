@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::cpu::{contiguous, storage_slice, sum, Float};
+use crate::cpu::{contiguous, storage_slice, sum, sum_map, Float};
 use crate::threads::{run_jobs, Job};
 
 /// Rows per job.
@@ -76,11 +76,10 @@ impl<T: Float> Job for Fwd<'_, T> {
             .zip(self.y.chunks_mut(self.n))
             .zip(self.stats.chunks_mut(2))
         {
-            let mean = x.iter().fold(T::zero(), |a, &v| a + v) * inv_n;
-            let var = x
-                .iter()
-                .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
-                * inv_n;
+            // Sums in eight lanes: one running sum is a serial chain of
+            // additions that the compiler may not reorder into vectors.
+            let mean = sum(x) * inv_n;
+            let var = sum_map(x, |v| (v - mean) * (v - mean)) * inv_n;
             let rstd = T::one() / (var + eps).sqrt();
             for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(self.w).zip(self.b) {
                 *y = (x - mean) * rstd * w + b;
