@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Module as _, Tensor, D};
 use candle_nn::{ModuleT as _, VarBuilder, VarMap};
-use seq::core::testing::max_abs_diff;
+use seq::core::testing::{max_abs_diff, param_values};
 use seq::core::{
     Dropout, FromCandle, Linear, LinearConfig, LoadOptions, Mode, Module, Params, Seq, Sequential,
     WithMode,
@@ -262,18 +262,7 @@ fn train_line<O: seq::train::Optimizer>(
     }
     let mut trainer = seq::train::Trainer::new(config, params.clone(), optimizer(&params));
     let history = trainer.fit(&model, &batches, None);
-    let values = params
-        .named_vars()
-        .iter()
-        .flat_map(|(_, v)| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap()
-        })
-        .collect();
-    (values, history)
+    (param_values(&params).unwrap(), history)
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Helpers for tests of seq layers, as `torch.testing`: seeded random
-//! tensors and the largest difference between two tensors.
+//! tensors, the largest difference between two tensors, and every
+//! parameter's values.
 
 use candle_core::{DType, Device, Tensor};
 
@@ -33,6 +34,17 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
     } else {
         d.max(0)?.to_scalar::<f64>()?
     })
+}
+
+/// Every value of every parameter in `params`, in name order, as f64 (an
+/// f32 value converts exactly): what tests compare between two runs.
+pub fn param_values(params: &crate::Params) -> Result<Vec<f64>> {
+    let mut values = Vec::new();
+    for (_, v) in params.named_vars() {
+        let t = v.as_tensor().flatten_all()?.to_dtype(DType::F64)?;
+        values.extend(t.to_vec1::<f64>()?);
+    }
+    Ok(values)
 }
 
 /// How far a layer may be from an f64 PyTorch reference: `1e-10` computed

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use std::cell::Cell;
 use std::time::Instant;
 
+use seq_core::testing::param_values;
 use seq_core::{
     Activation, Dropout, Embedding, EmbeddingConfig, Linear, LinearConfig, Mode, Module, Params,
     Result, Rng, Seq,
@@ -103,16 +104,7 @@ fn train(collective: Box<dyn Collective>, checkpoint: Option<std::path::PathBuf>
     let mut t = Trainer::new(cfg, p.clone(), opt);
     t.distribute(collective);
     t.fit(&m, &source, None).unwrap();
-    p.named_vars()
-        .iter()
-        .flat_map(|(_, v)| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap()
-        })
-        .collect()
+    param_values(&p).unwrap()
 }
 
 /// Token ids `[batch, 12]` and classes `[batch]`.
@@ -200,14 +192,7 @@ fn train_lstm(
     let sink = losses.clone();
     t.on_step(move |e| sink.borrow_mut().push(e.loss));
     let result = t.fit(&m, &source, None).map(|_| ());
-    let weights = p
-        .named_vars()
-        .iter()
-        .flat_map(|(_, v)| {
-            let t = v.as_tensor().flatten_all().unwrap();
-            t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()
-        })
-        .collect();
+    let weights = param_values(&p).unwrap();
     let out = losses.borrow().clone();
     (weights, out, result)
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use candle_core::{DType, Device, Tensor};
+use seq_core::testing::param_values;
 use seq_core::{Activation, Dropout, Linear, LinearConfig, Mode, Params, Result, Rng};
 use seq_train::checkpoint::{self, Checkpoint};
 use seq_train::{
@@ -265,12 +266,10 @@ fn a_non_finite_loss_stops_training_naming_the_step() {
 
 /// Every bit of every parameter.
 fn bits(p: &Params) -> Vec<u64> {
-    p.named_vars()
-        .iter()
-        .flat_map(|(_, v)| {
-            let t = v.as_tensor().flatten_all().unwrap();
-            t.to_vec1::<f64>().unwrap().into_iter().map(f64::to_bits)
-        })
+    param_values(p)
+        .unwrap()
+        .into_iter()
+        .map(f64::to_bits)
         .collect()
 }
 
@@ -616,13 +615,7 @@ fn four_micro_batches_of_16_step_as_one_batch_of_64() {
                 |r: Vec<usize>| Ok::<_, Error>(rows(&all, &r)),
             );
             t.fit(&m, &source, None).unwrap();
-            p.named_vars()
-                .iter()
-                .flat_map(|(_, v)| {
-                    let t = v.as_tensor().flatten_all().unwrap();
-                    t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()
-                })
-                .collect::<Vec<f64>>()
+            param_values(&p).unwrap()
         };
         let (one, four) = (weights(1, 64, true), weights(4, 16, true));
         assert_ne!(one, weights(1, 64, false), "the step moved the weights");
