@@ -12,6 +12,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod reviews;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,8 +20,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use seq::core::Params;
-use seq::data::pipeline::{k_folds, split_indices};
-use seq::data::readers::text::{read_labelled_table, Labelled};
+use seq::data::pipeline::k_folds;
 use seq::data::Tokenizer;
 use seq::train::distributed::Collective;
 use seq::train::{EarlyStopping, Goal, OptimizerConfig, Task, Trainer, TrainerConfig};
@@ -32,6 +32,7 @@ use common::naive_bayes;
 use common::report::{majority_baseline, mean_sd, write_results, write_text};
 use common::words::{load_word_vectors, vocabulary, word_ids};
 use common::Error;
+use reviews::{Reviews, Split};
 
 /// Sentiment analysis on Rotten Tomatoes reviews (many-to-one).
 #[derive(Parser)]
@@ -190,7 +191,7 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(text) = &args.predict {
         return predict(&out, text, &device);
     }
-    let reviews = Reviews::read(&args)?;
+    let reviews = Reviews::read(&args.train, &args.test, args.smoke)?;
     if args.seeds == 1 && args.folds == 1 {
         let split = reviews.shipped_split(args.seed)?;
         return train(&args, &reviews, &split, args.seed, &out, &device).map(|_| ());
@@ -242,88 +243,6 @@ fn run(args: Args) -> Result<(), Error> {
             "std": std,
         }),
     )
-}
-
-/// The reviews of the training file followed by those of the test file,
-/// with their classes (`pos` 1).
-struct Reviews {
-    rows: Vec<Labelled>,
-    labels: Vec<u32>,
-    /// How many of `rows` come from the training file.
-    train_len: usize,
-}
-
-/// Which reviews (indices into [`Reviews`]) a model trains on, validates
-/// on (early stopping) and is tested on.
-struct Split {
-    fit: Vec<usize>,
-    val: Vec<usize>,
-    test: Vec<usize>,
-}
-
-impl Reviews {
-    fn read(args: &Args) -> Result<Self, Error> {
-        let mut train = read_labelled_table(&args.train, b'\t', "text", "label")?;
-        let mut test = read_labelled_table(&args.test, b'\t', "text", "label")?;
-        if args.smoke {
-            train.truncate(512);
-            test.truncate(128);
-        }
-        let mut labels = labels_of(&train, &args.train)?;
-        labels.extend(labels_of(&test, &args.test)?);
-        let train_len = train.len();
-        train.extend(test);
-        Ok(Reviews {
-            rows: train,
-            labels,
-            train_len,
-        })
-    }
-
-    /// Train on 90% of the training file, validate on the rest of it, test
-    /// on the test file.
-    fn shipped_split(&self, seed: u64) -> Result<Split, Error> {
-        let (fit, val) = hold_out(&(0..self.train_len).collect::<Vec<_>>(), seed)?;
-        let test = (self.train_len..self.rows.len()).collect();
-        Ok(Split { fit, val, test })
-    }
-
-    /// Test on `test`; train on 90% of the other reviews, validate on the
-    /// rest of them.
-    fn fold_split(&self, test: Vec<usize>, seed: u64) -> Result<Split, Error> {
-        let mut tested = vec![false; self.rows.len()];
-        for &i in &test {
-            tested[i] = true;
-        }
-        let others: Vec<usize> = (0..self.rows.len()).filter(|&i| !tested[i]).collect();
-        let (fit, val) = hold_out(&others, seed)?;
-        Ok(Split { fit, val, test })
-    }
-}
-
-/// `items` shuffled with `seed` and cut 90% / 10%: (fit, validation).
-fn hold_out(items: &[usize], seed: u64) -> Result<(Vec<usize>, Vec<usize>), Error> {
-    let mut parts = split_indices(items.len(), &[0.9, 0.1], seed)?
-        .into_iter()
-        .map(|part| part.into_iter().map(|j| items[j]).collect());
-    Ok((
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    ))
-}
-
-fn labels_of(rows: &[Labelled], path: &std::path::Path) -> Result<Vec<u32>, Error> {
-    rows.iter()
-        .map(|r| match r.label.as_str() {
-            "pos" => Ok(1),
-            "neg" => Ok(0),
-            other => Err(format!(
-                "{}: label must be `pos` or `neg`, got {other:?}",
-                path.display()
-            )
-            .into()),
-        })
-        .collect()
 }
 
 /// Trains with `seed` on `split` of `reviews`, saves the model and
