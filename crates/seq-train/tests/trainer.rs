@@ -1,7 +1,7 @@
 //! The trainer: a small model learns a synthetic task with early stopping
 //! firing; a resumed run repeats the uninterrupted one step for step; an
 //! interrupted save keeps the old checkpoint; a non-finite loss stops with
-//! the step named; logs and curves are written.
+//! the step named; logs and curves are written (the events in `events.rs`).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -9,90 +9,15 @@ use std::rc::Rc;
 
 use candle_core::{DType, Device, Tensor};
 use seq_core::testing::param_values;
-use seq_core::{Activation, Dropout, Linear, LinearConfig, Mode, Params, Result, Rng};
+use seq_core::{Mode, Params, Result, Rng};
 use seq_train::checkpoint::{self, Checkpoint};
 use seq_train::{
     DataSource, EarlyStopping, Error, Goal, OptimizerConfig, Planned, Schedule, Task, Trainer,
     TrainerConfig,
 };
 
-/// y = sin(3 x1) + x2^2 / 2, learned by a small MLP with dropout.
-struct Mlp {
-    l1: Linear,
-    l2: Linear,
-    drop: Dropout,
-    scale: f64,
-}
-
-type Batch = (Tensor, Tensor);
-
-impl Task<Batch> for Mlp {
-    fn loss(&self, (x, y): &Batch, mode: Mode) -> Result<Tensor> {
-        let h = self
-            .drop
-            .apply(&Activation::Tanh.apply(&self.l1.apply(x)?)?, mode)?;
-        let pred = (self.l2.apply(&h)? * self.scale)?;
-        seq_train::loss::mse(&pred, y)
-    }
-
-    fn metrics(&self, batches: &[Batch]) -> Result<Vec<(String, f64)>> {
-        let mut worst: f64 = 0.0;
-        for (x, y) in batches {
-            let h = Activation::Tanh.apply(&self.l1.apply(x)?)?;
-            let err = ((self.l2.apply(&h)? * self.scale)? - y)?
-                .abs()?
-                .max(0)?
-                .max(0)?
-                .to_scalar::<f64>()?;
-            worst = worst.max(err);
-        }
-        Ok(vec![("max_error".into(), worst)])
-    }
-
-    fn size(&self, (x, _): &Batch) -> usize {
-        x.dims()[0]
-    }
-}
-
-fn model(seed: u64, p_drop: f64) -> (Params, Mlp) {
-    model_in(seed, p_drop, DType::F64)
-}
-
-fn model_in(seed: u64, p_drop: f64, dtype: DType) -> (Params, Mlp) {
-    let p = Params::new(seed);
-    let vb = p.var_builder(dtype, &Device::Cpu);
-    let m = Mlp {
-        l1: Linear::new(LinearConfig::new(2, 32), vb.pp("l1")).unwrap(),
-        l2: Linear::new(LinearConfig::new(32, 1), vb.pp("l2")).unwrap(),
-        drop: Dropout::new(p_drop, 5).unwrap(),
-        scale: 1.0,
-    };
-    (p, m)
-}
-
-fn data(seed: u64, batches: usize) -> Vec<Batch> {
-    let mut rng = Rng::new(seed);
-    (0..batches)
-        .map(|_| {
-            let xs: Vec<f64> = (0..32 * 2).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
-            let ys: Vec<f64> = xs
-                .chunks(2)
-                .map(|v| (3.0 * v[0]).sin() + v[1] * v[1] / 2.0)
-                .collect();
-            (
-                Tensor::from_vec(xs, (32, 2), &Device::Cpu).unwrap(),
-                Tensor::from_vec(ys, (32, 1), &Device::Cpu).unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("seq-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{data, model, model_in, temp_dir, Batch, Mlp};
 
 #[test]
 fn a_small_model_fits_a_synthetic_task_and_stops_early() {
@@ -761,56 +686,4 @@ fn callbacks_stop_save_and_cut_the_rate() {
     // Goal::Max on a falling loss: no epoch improves on the first.
     t.fit(&m, &data(1, 1), Some(&data(2, 1))).unwrap();
     assert_eq!(*lrs.borrow(), [0.1, 0.1, 0.1, 0.05, 0.05]);
-}
-
-/// Collects the messages of the `tracing` events sent while it is the
-/// default subscriber.
-struct Events(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Events {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let mut m = Message(String::new());
-        event.record(&mut m);
-        self.0.lock().unwrap().push(m.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-#[test]
-fn training_sends_structured_events() {
-    let dir = temp_dir("events");
-    let (p, mut m) = model(1, 0.0);
-    let mut cfg = TrainerConfig::new(2);
-    (cfg.quiet, cfg.checkpoint) = (true, Some(dir.join("ck.safetensors")));
-    let opt = OptimizerConfig::sgd(0.1).build(p.named_vars()).unwrap();
-    let mut t = Trainer::new(cfg, p, opt);
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    tracing::subscriber::with_default(Events(seen.clone()), || {
-        t.fit(&m, &data(1, 2), None).unwrap();
-        m.scale = f64::INFINITY;
-        t.config.epochs = 3;
-        assert!(t.fit(&m, &data(1, 2), None).is_err());
-    });
-    let seen = seen.lock().unwrap().clone();
-    let count = |what: &str| seen.iter().filter(|m| m.as_str() == what).count();
-    assert_eq!(count("epoch end"), 2, "{seen:?}");
-    assert_eq!(count("checkpoint written"), 2, "{seen:?}");
-    assert_eq!(count("not finite: training stops"), 1, "{seen:?}");
 }
