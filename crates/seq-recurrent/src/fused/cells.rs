@@ -17,7 +17,7 @@
 use num_traits::Float;
 use seq_core::Activation;
 
-use super::math::Real;
+use super::math::{as_f32, as_f32_mut, Real};
 
 /// Which cell a fused op runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,26 +134,27 @@ fn lstm_simd<T: Real>(
     m: T,
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if T::simd() && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+    if let (true, Some(c_prev), Some(h_prev)) = (T::simd(), as_f32(c_prev), as_f32(h_prev)) {
         use super::lstm_avx2::{lstm_row, LstmRow};
-        // SAFETY: T is f32 (checked above), so each slice is a slice of f32
-        // of the same length.
-        let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) };
-        // SAFETY: as above, for the slices the step writes.
-        let f_mut = |s: &mut [T]| unsafe {
-            std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len())
-        };
+        // `T` is f32 here, so every slice converts.
+        fn f<T: 'static>(s: &[T]) -> &[f32] {
+            as_f32(s).unwrap_or_default()
+        }
+        fn f_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
+            as_f32_mut(s).unwrap_or_default()
+        }
         let row = LstmRow {
             x: x.map(f),
             hh: hh.map(f),
-            c_prev: f(c_prev),
-            h_prev: f(h_prev),
+            c_prev,
+            h_prev,
             saved: saved.map(f_mut),
             h_out: f_mut(h_out),
         };
         let m = m.to_f32().unwrap_or(1.0);
         // SAFETY: `simd()` checked that the CPU has AVX2 and FMA; the
-        // caller cut every slice to the state's length `h`.
+        // caller cut every slice to the state's length `h`, and each
+        // converted whole (`T` is f32).
         return unsafe { lstm_row(row, m) };
     }
     let _ = (x, hh, c_prev, h_prev, saved, h_out, m);

@@ -1,8 +1,14 @@
 //! The forward pass: each block of sequences through all the steps.
 
 use super::cells::forward_row;
+#[cfg(target_arch = "x86_64")]
+use super::cells::Kind;
 use super::kernel::Packed;
+#[cfg(target_arch = "x86_64")]
+use super::lstm_avx512;
 use super::math::Real;
+#[cfg(target_arch = "x86_64")]
+use super::math::{as_f32, as_f32_mut};
 use super::scratch::{buffer, Buffer};
 use super::{Aux, Dims};
 use seq_core::threads::{run_jobs, Job};
@@ -20,8 +26,7 @@ pub(super) fn forward<T: Real>(
 ) -> (Vec<T>, Vec<T>, Buffer<T>) {
     let (h, t) = (d.hidden, d.time);
     let aux = d.unpack(aux);
-    let w_hh_t = Packed::new(aux.w_hh, (d.width(), h), true); // W_hh^T [H, G*H]
-    let w_ih_t = Packed::new(w_ih, (d.width(), d.input), true); // W_ih^T [I, G*H]
+    let products = Products::new(d, w_ih, &aux);
     let saved_row = if save { t * d.kind.saved() * h } else { 0 };
     let mut out = vec![T::zero(); d.batch * t * h];
     let mut c_last = vec![T::zero(); if d.kind.has_c() { d.batch * h } else { 0 }];
@@ -37,9 +42,8 @@ pub(super) fn forward<T: Real>(
         jobs.push(Block {
             d: d.rows(&r),
             x: &x[r.start * t * d.input..r.end * t * d.input],
-            w_ih_t: &w_ih_t,
+            products: &products,
             aux: aux.rows(&r, d),
-            w_hh_t: &w_hh_t,
             hs,
             c_last: cs,
             saved: s,
@@ -49,15 +53,67 @@ pub(super) fn forward<T: Real>(
     (out, c_last, saved)
 }
 
+/// The weights as a step's products read them.
+enum Products<T> {
+    /// `W_ih^T` `[I, G*H]` and `W_hh^T` `[H, G*H]`, each step's two products
+    /// into their own rows.
+    Packed {
+        w_ih_t: Packed<T>,
+        w_hh_t: Packed<T>,
+    },
+    /// An f32 LSTM on a CPU with AVX-512F: the whole step in
+    /// [`lstm_avx512`].
+    #[cfg(target_arch = "x86_64")]
+    Lstm512(lstm_avx512::Weights),
+}
+
+impl<T: Real> Products<T> {
+    fn new(d: &Dims, w_ih: &[T], aux: &Aux<T>) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if d.kind == Kind::Lstm {
+            let weights = |w_ih, w_hh, b_ih, b_hh| {
+                lstm_avx512::Weights::new(w_ih, w_hh, b_ih, b_hh, (d.input, d.hidden))
+            };
+            let f = |s| as_f32(s);
+            if let Some(w) = (|| weights(f(w_ih)?, f(aux.w_hh)?, f(aux.b_ih)?, f(aux.b_hh)?))() {
+                return Products::Lstm512(w);
+            }
+        }
+        Products::Packed {
+            w_ih_t: Packed::new(w_ih, (d.width(), d.input), true),
+            w_hh_t: Packed::new(aux.w_hh, (d.width(), d.hidden), true),
+        }
+    }
+}
+
+/// The f32 slices of a block's arguments and results, when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+fn f32_block<'a, T: Real>(
+    x: &'a [T],
+    aux: &Aux<'a, T>,
+    states: &'a mut [T],
+    c_last: &'a mut [T],
+    saved: &'a mut [T],
+) -> Option<lstm_avx512::Block<'a>> {
+    Some(lstm_avx512::Block {
+        x: as_f32(x)?,
+        h0: as_f32(aux.h0)?,
+        c0: as_f32(aux.c0)?,
+        mask: as_f32(aux.mask)?,
+        states: as_f32_mut(states)?,
+        c_last: as_f32_mut(c_last)?,
+        saved: as_f32_mut(saved)?,
+    })
+}
+
 /// The sequences of one block: their inputs, whole weights, and their
 /// parts of the result (states `[n, T, H]`, final `c` `[n, H]`) and of the
 /// saved gates (empty when not saving).
 struct Block<'a, T> {
     d: Dims,
     x: &'a [T],
-    w_ih_t: &'a Packed<T>,
+    products: &'a Products<T>,
     aux: Aux<'a, T>,
-    w_hh_t: &'a Packed<T>,
     hs: &'a mut [T],
     c_last: &'a mut [T],
     saved: &'a mut [T],
@@ -72,13 +128,24 @@ impl<T: Real> Job for Block<'_, T> {
         let Block {
             d,
             x,
-            w_ih_t,
+            products,
             aux,
-            w_hh_t,
             hs: states,
             c_last,
             saved,
         } = self;
+        let (w_ih_t, w_hh_t) = match products {
+            Products::Packed { w_ih_t, w_hh_t } => (w_ih_t, w_hh_t),
+            #[cfg(target_arch = "x86_64")]
+            Products::Lstm512(w) => {
+                let block = f32_block(x, &aux, states, c_last, saved);
+                // `Lstm512` is built for f32 only, so the block converts.
+                if let Some(block) = block {
+                    lstm_avx512::run(w, block, &d.order());
+                }
+                return;
+            }
+        };
         let (n, t_len, h, w) = (d.batch, d.time, d.hidden, d.width());
         let s = d.kind.saved() * h;
         // This step's input and hidden products, kept in cache   [n, G*H]

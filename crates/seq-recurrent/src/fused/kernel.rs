@@ -7,10 +7,8 @@
 //! GFLOP/s. f32 on an AVX2/FMA CPU takes the kernel; everything else goes
 //! through [`matmul`].
 
-use std::any::TypeId;
-
 use super::gemm::{matmul, Mat};
-use super::math::Real;
+use super::math::{as_f32, as_f32_mut, Real};
 
 /// Columns per panel: two 8-wide vectors.
 const NR: usize = 16;
@@ -40,7 +38,7 @@ impl<T: Real> Packed<T> {
             true => w[j * cols + kk],
             false => w[kk * cols + j],
         };
-        let simd = T::simd() && TypeId::of::<T>() == TypeId::of::<f32>();
+        let simd = T::simd() && as_f32(w).is_some();
         let data = if simd {
             let mut data = vec![T::zero(); n.div_ceil(NR) * NR * k];
             for (p, panel) in data.chunks_mut(NR * k).enumerate() {
@@ -67,15 +65,13 @@ impl<T: Real> Packed<T> {
             dst.len() >= m * n && lda >= k && a.len() >= (m - 1) * lda + k,
             "packed product operand sizes"
         );
-        if self.simd {
-            #[cfg(target_arch = "x86_64")]
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(d), Some(a), Some(b)) =
+            (self.simd, as_f32_mut(dst), as_f32(a), as_f32(&self.data))
+        {
             // SAFETY: `simd` holds only for f32 on a CPU with AVX2 and FMA
             // (checked in `new`); the sizes were checked above.
-            unsafe {
-                let f = |s: &[T]| std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len());
-                let d = std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len());
-                avx2::mul_add(d, f(a), lda, f(&self.data), (m, n, k));
-            }
+            unsafe { avx2::mul_add(d, a, lda, b, (m, n, k)) };
             return;
         }
         if lda == k {

@@ -8,6 +8,7 @@
 //! ([`super::lstm_avx2`]), the same polynomial with fused products.
 //! In f64 (the gradient checks) the gates use the exact functions.
 
+use std::any::TypeId;
 use std::sync::Mutex;
 
 use seq_core::cpu::exp_f32;
@@ -54,6 +55,21 @@ impl Real for f64 {
     fn tanh_gate(x: f64) -> f64 {
         x.tanh()
     }
+}
+
+/// `s` as a slice of f32, when `T` is f32 (the AVX code paths are f32
+/// only).
+pub(crate) fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is f32, so `s` is a slice of f32 of the same length.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// [`as_f32`], mutable.
+pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`; the borrow of `s` moves to the result.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 #[cfg(test)]

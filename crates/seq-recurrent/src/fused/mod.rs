@@ -27,6 +27,8 @@ mod gemm;
 mod kernel;
 #[cfg(target_arch = "x86_64")]
 mod lstm_avx2;
+#[cfg(target_arch = "x86_64")]
+mod lstm_avx512;
 mod math;
 mod scratch;
 
