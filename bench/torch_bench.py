@@ -1,7 +1,8 @@
 """PyTorch side of `cargo xtask bench --torch`: the workloads of
 `benches/recurrent.rs` and `benches/layers.rs` with the same shapes, on the
-CPU with 2 threads, f32, median (min-max) of repeated runs after two
-warm-ups. Writes `target/bench/torch.json` with the same row names.
+CPU with 2 threads, f32, median (min-max) of repeated runs after a
+warm-up (two runs and at least a quarter of a second). Writes
+`target/bench/torch.json` with the same row names.
 
 Fair to PyTorch: forward rows run in eval mode under `no_grad` (its
 inference fast paths, as seq's forward rows run in `Mode::Eval`);
@@ -30,8 +31,13 @@ RUNS = 11
 
 
 def timed(f):
-    for _ in range(2):
+    # Warm up for two runs and at least a quarter of a second, as seq's
+    # benches do: the first rows of a run otherwise catch the machine
+    # settling.
+    start, k = time.perf_counter(), 0
+    while k < 2 or time.perf_counter() - start < 0.25:
         f()
+        k += 1
     ms = []
     for _ in range(RUNS):
         start = time.perf_counter()

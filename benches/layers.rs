@@ -37,9 +37,15 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 /// A timed training step: median, min and max in ms.
 type Step = fn() -> Res<[f64; 3]>;
 
-/// Median, min and max of `RUNS` runs after two warm-ups, in ms.
+/// Median, min and max of `RUNS` runs, in ms, after warming up for two
+/// runs and at least a quarter of a second (as `bench/torch_bench.py`
+/// does): the first rows of a run otherwise catch the machine settling.
 fn time(mut f: impl FnMut() -> Res<()>) -> Res<[f64; 3]> {
-    for _ in 0..2 {
+    let start = Instant::now();
+    for k in 0.. {
+        if k >= 2 && start.elapsed().as_secs_f64() >= 0.25 {
+            break;
+        }
         f()?;
     }
     let mut ms = Vec::with_capacity(RUNS);

@@ -18,9 +18,14 @@ const INPUT: usize = 64;
 const HIDDEN: usize = 128;
 const RUNS: usize = 15;
 
-/// Median, min and max of `RUNS` timed runs (after two warm-ups), in ms.
+/// Median, min and max of `RUNS` timed runs, in ms, after warming up for
+/// two runs and at least a quarter of a second (as the other benches do).
 fn time(mut f: impl FnMut() -> candle_core::Result<()>) -> (f64, f64, f64) {
-    for _ in 0..2 {
+    let start = Instant::now();
+    for k in 0.. {
+        if k >= 2 && start.elapsed().as_secs_f64() >= 0.25 {
+            break;
+        }
         f().expect("warm-up run");
     }
     let mut ms: Vec<f64> = (0..RUNS)

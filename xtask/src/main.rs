@@ -5,6 +5,7 @@
 //! cargo xtask gradcheck   the finite-difference gradient-check suite (f64)
 //! cargo xtask proptest    the property-test suite
 //! cargo xtask mpi         data-parallel training over MPI, two ranks under mpirun
+//! cargo xtask mpi --nccl  ... the same test over NCCL between GPUs (CUDA and NCCL needed)
 //! cargo xtask publish     cargo publish --workspace --dry-run --no-verify (every crate packed)
 //! cargo xtask publish --verify   ... and every packed crate built
 //! cargo xtask bench       the benchmarks (release), ratios against baselines in the same run
@@ -44,7 +45,13 @@ enum Task {
     Proptest,
     /// Data-parallel training over MPI: two ranks under mpirun (skipped
     /// where mpirun is not installed).
-    Mpi,
+    Mpi {
+        /// Train over NCCL between GPUs instead, MPI launching the ranks
+        /// (features `mpi,nccl`: a CUDA toolkit and NCCL to build, GPUs
+        /// to run).
+        #[arg(long)]
+        nccl: bool,
+    },
     /// `cargo publish --workspace --dry-run`: every crate packed as
     /// crates.io would receive it.
     Publish {
@@ -67,7 +74,7 @@ fn main() -> ExitCode {
         Task::Check => check::run(),
         Task::Gradcheck => suites::gradcheck(),
         Task::Proptest => suites::proptest(),
-        Task::Mpi => mpi::run(),
+        Task::Mpi { nccl } => mpi::run(nccl),
         Task::Publish { verify } => publish::run(verify),
         Task::Bench { torch } => bench::run(torch),
     };

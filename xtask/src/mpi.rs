@@ -1,14 +1,16 @@
 //! `cargo xtask mpi`: data-parallel training over MPI (feature `mpi` of
 //! seq-train): clippy on the feature, then its test under `mpirun -np 2
 //! --oversubscribe` (as root, `--allow-run-as-root`). Skipped, saying so,
-//! where `mpirun` is not installed; `.ci/run` installs Open MPI.
+//! where `mpirun` is not installed; `.ci/run` installs Open MPI. With
+//! `--nccl` the same test trains over NCCL between GPUs (features
+//! `mpi,nccl`, `SEQ_TEST_NCCL=1`), MPI launching the ranks.
 
 use std::process::Command;
 
 use crate::step;
 
-/// Clippy and the two-rank test.
-pub fn run() -> Result<(), String> {
+/// Clippy and the two-rank test, over NCCL when `nccl`.
+pub fn run(nccl: bool) -> Result<(), String> {
     if !step::installed("mpirun") {
         println!("==> mpi: skipped, `mpirun` is not installed (Debian: openmpi-bin libopenmpi-dev libclang-dev)");
         return Ok(());
@@ -22,7 +24,7 @@ pub fn run() -> Result<(), String> {
             "-p",
             "seq",
             "--features",
-            "seq/mpi",
+            if nccl { "seq/mpi,seq/nccl" } else { "seq/mpi" },
             "--all-targets",
             "--",
             "-D",
@@ -35,7 +37,7 @@ pub fn run() -> Result<(), String> {
             "-p",
             "seq-train",
             "--features",
-            "mpi",
+            if nccl { "mpi,nccl" } else { "mpi" },
             "--test",
             "mpi",
             "--no-run",
@@ -43,8 +45,13 @@ pub fn run() -> Result<(), String> {
         "mpi",
     )?;
     let mut cmd = mpirun();
-    cmd.args(["-np", "2"]).arg(&exe).arg("--test-threads=1");
-    step::run("mpi test (2 ranks)", &mut cmd)
+    cmd.args(["-np", "2"]);
+    if nccl {
+        cmd.args(["-x", "SEQ_TEST_NCCL"]).env("SEQ_TEST_NCCL", "1");
+    }
+    cmd.arg(&exe).arg("--test-threads=1");
+    let over = if nccl { "NCCL" } else { "MPI" };
+    step::run(&format!("distributed test (2 ranks, {over})"), &mut cmd)
 }
 
 /// The distributed benchmark (`benches/distributed.rs`) under `mpirun -np

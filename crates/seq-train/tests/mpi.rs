@@ -5,10 +5,16 @@
 //! with dropout and clipping over 20 steps); only rank 0 writes the
 //! checkpoint; a rank that fails stops both, and one process resumes from
 //! the last checkpoint the two wrote, repeating the uninterrupted losses.
+//!
+//! Built with the feature `nccl` too and run with `SEQ_TEST_NCCL=1` (`cargo
+//! xtask mpi --nccl`, on a machine with CUDA GPUs), the same test trains
+//! over NCCL instead, each rank on GPU `rank % GPUs`; MPI then only
+//! launches the ranks and hands rank 0's NCCL id to the other.
 #![cfg(feature = "mpi")]
 
 use candle_core::{DType, Device, Tensor};
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use seq_core::testing::param_values;
@@ -197,18 +203,44 @@ fn train_lstm(
     (weights, out, result)
 }
 
+/// The collective under test: MPI's, or NCCL's with `SEQ_TEST_NCCL` set
+/// (feature `nccl`).
+fn under_test(mpi: &Mpi) -> Rc<dyn Collective> {
+    #[cfg(feature = "nccl")]
+    if std::env::var_os("SEQ_TEST_NCCL").is_some() {
+        return Rc::new(nccl(mpi));
+    }
+    Rc::new(mpi.clone())
+}
+
+/// NCCL on GPU `rank % GPUs`, rank 0's id sent to the other over MPI.
+#[cfg(feature = "nccl")]
+fn nccl(mpi: &Mpi) -> seq_train::distributed::Nccl {
+    use seq_train::distributed::{Nccl, NcclId};
+    let mut id = vec![0.0; 128];
+    if mpi.rank() == 0 {
+        id = NcclId::new().unwrap().to_bytes().map(f64::from).to_vec();
+    }
+    mpi.broadcast(&mut id).unwrap();
+    let id = NcclId::from_bytes(std::array::from_fn(|k| id[k] as u8));
+    let gpus = candle_core::cuda_backend::cudarc::driver::CudaContext::device_count().unwrap();
+    let device = Device::new_cuda(mpi.rank() % gpus.max(1) as usize).unwrap();
+    Nccl::new(&device, mpi.rank(), mpi.world_size(), id).unwrap()
+}
+
 #[test]
 fn two_ranks_train_as_one_process_on_the_whole_batches() {
     let mpi = Mpi::init().unwrap();
     let (rank, world) = (mpi.rank(), mpi.world_size());
+    let ranks = under_test(&mpi);
     assert_eq!(world, 2, "run under `mpirun -np 2`");
     let dir = std::env::temp_dir().join(format!("seq-mpi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ck = dir.join("ck.safetensors");
     // Each rank is given a checkpoint path of its own: only rank 0 writes.
-    let ranks = train(Box::new(mpi.clone()), Some(ck.clone()));
+    let weights = train(Box::new(ranks.clone()), Some(ck.clone()));
     let single = train(Box::new(SingleProcess), None);
-    let diff = ranks
+    let diff = weights
         .iter()
         .zip(&single)
         .map(|(a, b)| (a - b).abs())
@@ -222,10 +254,10 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
     // The LSTM classifier with dropout and clipping, 20 steps of 32: f64
     // to 1e-12, f32 to 1e-5 of the largest weight.
     for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-        let (ranks, _, result) = train_lstm(Box::new(mpi.clone()), dtype, None, None, false);
+        let (weights, _, result) = train_lstm(Box::new(ranks.clone()), dtype, None, None, false);
         result.unwrap();
         let (single, _, _) = train_lstm(Box::new(SingleProcess), dtype, None, None, false);
-        let diff = ranks
+        let diff = weights
             .iter()
             .zip(&single)
             .map(|(a, b)| (a - b).abs())
@@ -246,7 +278,7 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
     let ck = dir.join("lstm.safetensors");
     let start = Instant::now();
     let fail_at = (rank == 1).then_some(5);
-    let (_, _, result) = train_lstm(Box::new(mpi.clone()), DType::F64, fail_at, Some(&ck), false);
+    let (_, _, result) = train_lstm(Box::new(ranks.clone()), DType::F64, fail_at, Some(&ck), false);
     let err = result.expect_err("both ranks stop").to_string();
     assert!(
         start.elapsed().as_secs() < 60,

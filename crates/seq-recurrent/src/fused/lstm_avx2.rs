@@ -3,8 +3,9 @@
 //! compiler does not contract `a * b + c` on its own), and every value kept
 //! in registers from the pre-activations to `h`. [`super::cells`] calls it
 //! for f32 on a CPU with AVX2 and FMA and runs its portable loop for the
-//! other units; its test compares the f32 step (both codes) with the f64
-//! one.
+//! other units (a CPU with AVX-512F runs the whole forward step in
+//! [`super::lstm_avx512`] instead); its test compares the f32 step (both
+//! codes) with the f64 one.
 
 use std::arch::x86_64::*;
 

@@ -4,8 +4,10 @@
 //! ([`seq_core::cpu::exp_f32`]), so that the gate loops compile to vector
 //! code (libm's scalar `expf`/`tanhf` were a third of an LSTM's time);
 //! `sigmoid` and `tanh` built on it are within 2e-7 of the exact values.
-//! The LSTM's forward step has its own AVX2/FMA code
-//! ([`super::lstm_avx2`]), the same polynomial with fused products.
+//! The LSTM's forward step has its own vector code, the same polynomial
+//! with fused products: AVX-512 ([`super::lstm_avx512`], products and
+//! cell) where the CPU has it, else AVX2/FMA ([`super::lstm_avx2`], the
+//! cell).
 //! In f64 (the gradient checks) the gates use the exact functions.
 
 use std::any::TypeId;

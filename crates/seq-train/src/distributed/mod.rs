@@ -7,7 +7,8 @@
 //! an all-reduce sum of a flat buffer, a broadcast from rank 0, a barrier.
 //! [`SingleProcess`] is the default (no cost); `Mpi` (feature `mpi`) runs
 //! over the system's MPI library through the `mpi` crate, launched with
-//! `mpirun -np N` or Slurm's `srun`.
+//! `mpirun -np N` or Slurm's `srun`; `Nccl` (feature `nccl`) runs over
+//! NVIDIA's NCCL between GPUs, one GPU per process.
 //!
 //! What a rank trains on is its data source's business: each rank's source
 //! yields its share of each global batch ([`shard_rows`] cuts one), drawn
@@ -18,6 +19,16 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 
 use crate::{Error, Result};
+
+#[cfg(feature = "mpi")]
+mod mpi;
+#[cfg(feature = "nccl")]
+mod nccl;
+
+#[cfg(feature = "mpi")]
+pub use self::mpi::Mpi;
+#[cfg(feature = "nccl")]
+pub use self::nccl::{Nccl, NcclId};
 
 /// The collective operations data-parallel training needs.
 pub trait Collective {
@@ -31,6 +42,25 @@ pub trait Collective {
     fn broadcast(&self, buffer: &mut [f64]) -> Result<()>;
     /// Waits until every rank has reached it.
     fn barrier(&self) -> Result<()>;
+}
+
+/// A shared communicator (one per process, used by several trainers).
+impl<C: Collective + ?Sized> Collective for std::rc::Rc<C> {
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+    fn world_size(&self) -> usize {
+        (**self).world_size()
+    }
+    fn all_reduce_sum(&self, buffer: &mut [f64]) -> Result<()> {
+        (**self).all_reduce_sum(buffer)
+    }
+    fn broadcast(&self, buffer: &mut [f64]) -> Result<()> {
+        (**self).broadcast(buffer)
+    }
+    fn barrier(&self) -> Result<()> {
+        (**self).barrier()
+    }
 }
 
 /// One process: rank 0 of 1, every operation a no-op.
@@ -168,65 +198,6 @@ pub(crate) fn broadcast_vars(c: &dyn Collective, vars: &[(String, Var)]) -> Resu
         v.set(&t)?;
     }
     Ok(())
-}
-
-/// MPI's world communicator, through the `mpi` crate: `Mpi::init()` once
-/// per process, then `Trainer::distribute(Box::new(mpi.clone()))` for each
-/// trainer. MPI is finalised when the last clone is dropped.
-#[cfg(feature = "mpi")]
-#[derive(Clone)]
-pub struct Mpi {
-    universe: std::rc::Rc<mpi::environment::Universe>,
-}
-
-#[cfg(feature = "mpi")]
-impl Mpi {
-    /// Initialises MPI (once per process; an error the second time).
-    pub fn init() -> Result<Self> {
-        let universe = mpi::initialize()
-            .ok_or_else(|| Error::Config("MPI is already initialised in this process".into()))?;
-        Ok(Mpi {
-            universe: std::rc::Rc::new(universe),
-        })
-    }
-
-    fn world(&self) -> mpi::topology::SimpleCommunicator {
-        self.universe.world()
-    }
-}
-
-#[cfg(feature = "mpi")]
-impl Collective for Mpi {
-    fn rank(&self) -> usize {
-        use mpi::topology::Communicator;
-        self.world().rank() as usize
-    }
-
-    fn world_size(&self) -> usize {
-        use mpi::topology::Communicator;
-        self.world().size() as usize
-    }
-
-    fn all_reduce_sum(&self, buffer: &mut [f64]) -> Result<()> {
-        use mpi::collective::{CommunicatorCollectives, SystemOperation};
-        let send = buffer.to_vec();
-        self.world()
-            .all_reduce_into(&send[..], buffer, SystemOperation::sum());
-        Ok(())
-    }
-
-    fn broadcast(&self, buffer: &mut [f64]) -> Result<()> {
-        use mpi::collective::Root;
-        use mpi::topology::Communicator;
-        self.world().process_at_rank(0).broadcast_into(buffer);
-        Ok(())
-    }
-
-    fn barrier(&self) -> Result<()> {
-        use mpi::collective::CommunicatorCollectives;
-        self.world().barrier();
-        Ok(())
-    }
 }
 
 #[cfg(test)]
