@@ -36,6 +36,8 @@
 //! - [`beam`]: beam search for any autoregressive decoder (the
 //!   Transformer's and the recurrent encoder-decoder's share it).
 //! - [`testing`]: seeded random tensors and tensor differences for tests.
+//! - [`panel`]: right-hand matrices packed for an AVX-512 register tile,
+//!   which the LSTM's step and the convolution share.
 //! - [`gradcheck`](mod@gradcheck): finite differences against candle's backward, public as
 //!   PyTorch's is.
 //!
@@ -63,6 +65,7 @@ mod layer_norm_op;
 mod linear;
 pub mod memory;
 mod module;
+pub mod panel;
 mod params;
 mod pointwise;
 pub mod pool;

@@ -278,7 +278,13 @@ fn two_ranks_train_as_one_process_on_the_whole_batches() {
     let ck = dir.join("lstm.safetensors");
     let start = Instant::now();
     let fail_at = (rank == 1).then_some(5);
-    let (_, _, result) = train_lstm(Box::new(ranks.clone()), DType::F64, fail_at, Some(&ck), false);
+    let (_, _, result) = train_lstm(
+        Box::new(ranks.clone()),
+        DType::F64,
+        fail_at,
+        Some(&ck),
+        false,
+    );
     let err = result.expect_err("both ranks stop").to_string();
     assert!(
         start.elapsed().as_secs() < 60,

@@ -11,6 +11,7 @@ use super::math::Real;
 use super::math::{as_f32, as_f32_mut};
 use super::scratch::{buffer, Buffer};
 use super::{Aux, Dims};
+use seq_core::cpu::fill_rows;
 use seq_core::threads::{run_jobs, Job};
 
 /// Every step's state `[B, T, H]`, the final `c` `[B, H]` (LSTM; else
@@ -28,14 +29,20 @@ pub(super) fn forward<T: Real>(
     let aux = d.unpack(aux);
     let products = Products::new(d, w_ih, &aux);
     let saved_row = if save { t * d.kind.saved() * h } else { 0 };
-    let mut out = vec![T::zero(); d.batch * t * h];
+    // The states are written by the jobs, each zero-filling its part first
+    // (in parallel, rather than here on one thread).
+    let len = d.batch * t * h;
+    let mut out = Vec::with_capacity(len);
     let mut c_last = vec![T::zero(); if d.kind.has_c() { d.batch * h } else { 0 }];
     let mut saved = buffer(d.batch * saved_row);
     let mut jobs = Vec::new();
-    let (mut hs_rest, mut cs_rest, mut saved_rest) =
-        (&mut out[..], &mut c_last[..], &mut saved[..]);
+    let (mut hs_rest, mut cs_rest, mut saved_rest) = (
+        &mut out.spare_capacity_mut()[..len],
+        &mut c_last[..],
+        &mut saved[..],
+    );
     for r in d.blocks().1 {
-        let (hs, rest_h) = hs_rest.split_at_mut(r.len() * t * h);
+        let (hs, rest_h) = std::mem::take(&mut hs_rest).split_at_mut(r.len() * t * h);
         let (cs, rest_c) = cs_rest.split_at_mut(r.len() * h * usize::from(d.kind.has_c()));
         let (s, rest_s) = saved_rest.split_at_mut(r.len() * saved_row);
         (hs_rest, cs_rest, saved_rest) = (rest_h, rest_c, rest_s);
@@ -50,6 +57,9 @@ pub(super) fn forward<T: Real>(
         });
     }
     run_jobs::<T, _>(jobs);
+    // SAFETY: the blocks' parts cover the first `len` elements of the
+    // capacity, and each job wrote its whole part (`fill_rows`) first.
+    unsafe { out.set_len(len) };
     (out, c_last, saved)
 }
 
@@ -114,7 +124,8 @@ struct Block<'a, T> {
     x: &'a [T],
     products: &'a Products<T>,
     aux: Aux<'a, T>,
-    hs: &'a mut [T],
+    /// Uninitialised until the job zero-fills it.
+    hs: &'a mut [std::mem::MaybeUninit<T>],
     c_last: &'a mut [T],
     saved: &'a mut [T],
 }
@@ -130,10 +141,11 @@ impl<T: Real> Job for Block<'_, T> {
             x,
             products,
             aux,
-            hs: states,
+            hs,
             c_last,
             saved,
         } = self;
+        let states = fill_rows(hs, &vec![T::zero(); d.hidden]);
         let (w_ih_t, w_hh_t) = match products {
             Products::Packed { w_ih_t, w_hh_t } => (w_ih_t, w_hh_t),
             #[cfg(target_arch = "x86_64")]

@@ -23,6 +23,8 @@
 
 use std::arch::x86_64::*;
 
+use seq_core::panel::{tile, Panels};
+
 /// Hidden units per vector.
 const U: usize = 16;
 /// Sequences per register tile: 4 x 4 accumulators.
@@ -35,11 +37,10 @@ pub(super) struct Weights {
     hidden: usize,
     /// `H` rounded up to a whole vector.
     padded: usize,
-    /// Per block of 16 units: `[I + H, 4, 16]`, row `k` holding the four
-    /// gates' weights of input `k` (then of hidden unit `k - I`) for those
-    /// units; zero past `H`.
-    panels: Vec<f32>,
-    /// `b_ih + b_hh` as `[4, padded]`.
+    /// `[W_ih W_hh]^T` `[I + H, 4 * padded]`, in blocks of 64 columns: the
+    /// gates `i, f, g, o` of 16 units each (zero past `H`).
+    panels: Panels,
+    /// `b_ih + b_hh` in the panels' column order.
     bias: Vec<f32>,
 }
 
@@ -53,26 +54,21 @@ impl Weights {
         b_hh: &[f32],
         (input, hidden): (usize, usize),
     ) -> Option<Self> {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            return None;
-        }
         let padded = hidden.div_ceil(U) * U;
-        let k = input + hidden;
-        let mut panels = vec![0.0; padded / U * k * 4 * U];
-        let mut bias = vec![0.0; 4 * padded];
-        for (u, panel) in panels.chunks_exact_mut(k * 4 * U).enumerate() {
-            for (j, unit) in (u * U..hidden.min((u + 1) * U)).enumerate() {
-                for g in 0..4 {
-                    let row = g * hidden + unit;
-                    let w_ih = &w_ih[row * input..][..input];
-                    let w_hh = &w_hh[row * hidden..][..hidden];
-                    for (kk, w) in w_ih.iter().chain(w_hh).enumerate() {
-                        panel[(kk * 4 + g) * U + j] = *w;
-                    }
-                    bias[g * padded + unit] = b_ih[row] + b_hh[row];
-                }
-            }
-        }
+        // Column j: gate (j % 64) / 16 of unit (j / 64) * 16 + j % 16, as
+        // its row of W_ih and W_hh (None past H).
+        let row = |j: usize| {
+            let unit = j / (4 * U) * U + j % U;
+            (unit < hidden).then_some(j % (4 * U) / U * hidden + unit)
+        };
+        let panels = Panels::new((input + hidden, 4 * padded), 4 * U, |kk, j| match row(j) {
+            Some(r) if kk < input => w_ih[r * input + kk],
+            Some(r) => w_hh[r * hidden + kk - input],
+            None => 0.0,
+        })?;
+        let bias = (0..4 * padded)
+            .map(|j| row(j).map_or(0.0, |r| b_ih[r] + b_hh[r]))
+            .collect();
         Some(Weights {
             input,
             hidden,
@@ -192,86 +188,32 @@ unsafe fn products(
     ldh: usize,
     n: usize,
 ) {
-    let k = w.input + w.hidden;
-    for (u, panel) in w.panels.chunks_exact(k * 4 * U).enumerate() {
-        let tile = Tile {
-            w,
-            panel: panel.as_ptr(),
-            pre: pre.as_mut_ptr().add(u * U),
-            x: x.as_ptr(),
-            ldx,
-            h: h.as_ptr(),
-            ldh,
-            bias: w.bias.as_ptr().add(u * U),
-        };
+    let hp = w.padded;
+    for u in 0..hp / U {
+        let block = w.panels.block(u).as_ptr();
+        let bias = Some(w.bias.as_ptr().add(u * 4 * U));
         let mut r = 0;
         while r < n {
-            match n - r {
-                1 => tile.run::<1>(r),
-                2 => tile.run::<2>(r),
-                3 => tile.run::<3>(r),
-                _ => tile.run::<R>(r),
-            }
-            r += R;
-        }
-    }
-}
-
-/// The operands of one unit block's product.
-struct Tile<'a> {
-    w: &'a Weights,
-    panel: *const f32,
-    /// The block's first pre-activation of sequence 0.
-    pre: *mut f32,
-    x: *const f32,
-    ldx: usize,
-    h: *const f32,
-    ldh: usize,
-    /// The block's first bias of gate `i`.
-    bias: *const f32,
-}
-
-impl Tile<'_> {
-    /// Sequences `r..r + N`.
-    ///
-    /// # Safety
-    /// As [`products`], with `r + N <= n`.
-    #[inline(always)]
-    unsafe fn run<const N: usize>(&self, r: usize) {
-        let hp = self.w.padded;
-        let mut acc = [[_mm512_setzero_ps(); 4]; N];
-        for g in 0..4 {
-            let b = _mm512_loadu_ps(self.bias.add(g * hp));
-            for a in acc.iter_mut() {
-                a[g] = b;
-            }
-        }
-        let inputs = [
-            (self.x.add(r * self.ldx), self.ldx, 0, self.w.input),
-            (
-                self.h.add(r * self.ldh),
-                self.ldh,
-                self.w.input,
-                self.w.hidden,
-            ),
-        ];
-        for (a, lda, first, len) in inputs {
-            for kk in 0..len {
-                let p = self.panel.add((first + kk) * 4 * U);
-                let b = [0, 1, 2, 3].map(|g| _mm512_loadu_ps(p.add(g * U)));
-                for (s, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(s * lda + kk));
-                    for g in 0..4 {
-                        acc[g] = _mm512_fmadd_ps(av, b[g], acc[g]);
-                    }
+            // Sequences r.. of the tile (the last repeated past n).
+            let seq = |s: usize| (r + s).min(n - 1);
+            let parts = [
+                (
+                    std::array::from_fn(|s| x.as_ptr().add(seq(s) * ldx)),
+                    w.input,
+                ),
+                (
+                    std::array::from_fn(|s| h.as_ptr().add(seq(s) * ldh)),
+                    w.hidden,
+                ),
+            ];
+            let acc = tile::<R, 4>(block, bias, &parts);
+            for (s, acc) in acc.iter().enumerate().take(n - r) {
+                let row = pre.as_mut_ptr().add((r + s) * 4 * hp + u * U);
+                for (g, v) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(row.add(g * hp), *v);
                 }
             }
-        }
-        for (s, acc) in acc.iter().enumerate() {
-            let row = self.pre.add((r + s) * 4 * hp);
-            for (g, v) in acc.iter().enumerate() {
-                _mm512_storeu_ps(row.add(g * hp), *v);
-            }
+            r += R;
         }
     }
 }
