@@ -321,7 +321,8 @@ mod tests {
 
     /// The fused op and the composed reference: outputs and the gradients
     /// of input, weight and bias, in f64 (to 1e-12) and f32 (to 1e-4), for
-    /// strides, dilations, paddings, no bias, and batches of several blocks.
+    /// strides, dilations, paddings, no bias, batches of several blocks and
+    /// output channels past a block of the AVX-512 tiles.
     #[test]
     fn fused_and_composed_paths_agree() {
         let cases = [
@@ -347,6 +348,21 @@ mod tests {
                     .with_padding(Padding::Explicit { left: 2, right: 1 }),
                 5,
                 7,
+            ),
+            // Wider layers: 70 outputs are a block of 64 and one of 6, 33
+            // outputs one block of 48.
+            (
+                Conv1dConfig::new(20, 70, 3).with_padding(Padding::Same),
+                3,
+                11,
+            ),
+            (
+                Conv1dConfig::new(9, 33, 5)
+                    .with_stride(2)
+                    .with_dilation(2)
+                    .with_padding(Padding::Same),
+                2,
+                13,
             ),
         ];
         for (seed, (config, batch, time)) in cases.into_iter().enumerate() {
