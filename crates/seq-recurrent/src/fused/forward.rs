@@ -80,20 +80,24 @@ enum Products<T> {
 impl<T: Real> Products<T> {
     fn new(d: &Dims, w_ih: &[T], aux: &Aux<T>) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if d.kind == Kind::Lstm {
-            let weights = |w_ih, w_hh, b_ih, b_hh| {
-                lstm_avx512::Weights::new(w_ih, w_hh, b_ih, b_hh, (d.input, d.hidden))
-            };
-            let f = |s| as_f32(s);
-            if let Some(w) = (|| weights(f(w_ih)?, f(aux.w_hh)?, f(aux.b_ih)?, f(aux.b_hh)?))() {
-                return Products::Lstm512(w);
-            }
+        if let Some(w) = lstm512(d, w_ih, aux) {
+            return Products::Lstm512(w);
         }
         Products::Packed {
             w_ih_t: Packed::new(w_ih, (d.width(), d.input), true),
             w_hh_t: Packed::new(aux.w_hh, (d.width(), d.hidden), true),
         }
     }
+}
+
+/// The AVX-512 LSTM's weights, for an f32 LSTM on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+fn lstm512<T: Real>(d: &Dims, w_ih: &[T], aux: &Aux<T>) -> Option<lstm_avx512::Weights> {
+    if d.kind != Kind::Lstm {
+        return None;
+    }
+    let (w_hh, b_ih, b_hh) = (as_f32(aux.w_hh)?, as_f32(aux.b_ih)?, as_f32(aux.b_hh)?);
+    lstm_avx512::Weights::new(as_f32(w_ih)?, w_hh, b_ih, b_hh, (d.input, d.hidden))
 }
 
 /// The f32 slices of a block's arguments and results, when `T` is f32.
