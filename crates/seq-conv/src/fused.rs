@@ -90,18 +90,31 @@ impl FusedConv1d {
         }
     }
 
+    /// The forward pass's jobs: blocks of sequences, each with its part of
+    /// `y`'s spare capacity (`[n, T_out, C_out]`, which must hold the whole
+    /// output) to write.
+    #[allow(clippy::type_complexity)]
+    fn output_parts<'a, T>(
+        &self,
+        y: &'a mut Vec<T>,
+    ) -> Vec<(std::ops::Range<usize>, &'a mut [std::mem::MaybeUninit<T>])> {
+        let row = self.out_len * self.out_channels;
+        let mut rest = &mut y.spare_capacity_mut()[..self.batch * row];
+        seq_core::threads::blocks(self.batch, 1)
+            .into_iter()
+            .map(|r| {
+                let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * row);
+                rest = tail;
+                (r, part)
+            })
+            .collect()
+    }
+
     fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
         let (t_in, t_out, ci, co) = (self.time, self.out_len, self.in_channels, self.out_channels);
         let len = self.batch * t_out * co;
         let mut y = Vec::with_capacity(len);
-        let mut jobs = Vec::new();
-        let mut rest = &mut y.spare_capacity_mut()[..len];
-        for r in seq_core::threads::blocks(self.batch, 1) {
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * t_out * co);
-            rest = tail;
-            jobs.push((r, part));
-        }
-        seq_core::threads::run_each(jobs, |(r, part)| {
+        seq_core::threads::run_each(self.output_parts(&mut y), |(r, part)| {
             for (i, y) in r.zip(part.chunks_mut(t_out * co)) {
                 let y = fill_rows(y, bias); // every output starts as the bias
                 let x = &x[i * t_in * ci..(i + 1) * t_in * ci];
@@ -232,14 +245,7 @@ impl FusedConv1d {
         if len == 0 {
             return Some(y);
         }
-        let mut jobs = Vec::new();
-        let mut rest = &mut y.spare_capacity_mut()[..len];
-        for r in seq_core::threads::blocks(self.batch, 1) {
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * t_out * co);
-            rest = tail;
-            jobs.push((r, part));
-        }
-        seq_core::threads::run_each(jobs, |(r, part)| {
+        seq_core::threads::run_each(self.output_parts(&mut y), |(r, part)| {
             for (i, y) in r.zip(part.chunks_mut(t_out * co)) {
                 let x = &x[i * t_in * ci..(i + 1) * t_in * ci];
                 for blk in 0..co.div_ceil(width) {

@@ -112,6 +112,25 @@ pub fn max<T: Float>(x: &[T]) -> T {
     lanes.iter().fold(tail, |a, &v| bigger(a, v))
 }
 
+/// [`exp_f32`]'s constants, shared with the kernels' vector forms of it:
+/// `ln 2` in two parts (the first exact in few bits, so `n * ln2_hi` is
+/// exact), the polynomial for `e^r` from its highest degree (Cephes
+/// `expf`), and the inputs' range, where the result is a normal float.
+pub const EXP_LN2: [f32; 2] = [0.693_359_4, -2.121_944_4e-4];
+/// See [`EXP_LN2`].
+pub const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+/// See [`EXP_LN2`].
+pub const EXP_MIN: f32 = -87.3;
+/// See [`EXP_LN2`].
+pub const EXP_MAX: f32 = 88.3;
+
 /// `e^x` in f32: `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-7
 /// polynomial for `e^r` (Cephes `expf`), and `2^n` written into the
 /// exponent bits. Inputs are clamped to where the result is a normal float,
@@ -119,17 +138,11 @@ pub fn max<T: Float>(x: &[T]) -> T {
 /// for masked entries test for them.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_359_4; // ln 2 = LN2_HI + LN2_LO, LN2_HI exact in few bits
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.3, 88.3);
+    let [ln2_hi, ln2_lo] = EXP_LN2;
+    let x = x.clamp(EXP_MIN, EXP_MAX);
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
+    let r = x - n * ln2_hi - n * ln2_lo;
+    let p = EXP_POLY[1..].iter().fold(EXP_POLY[0], |p, &c| p * r + c);
     let e_r = p * r * r + r + 1.0;
     // n + 127 in the low mantissa bits of a float in [2^23, 2^24), shifted
     // into the exponent field: the bits of 2^n.
