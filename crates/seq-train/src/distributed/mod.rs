@@ -150,8 +150,9 @@ pub(crate) struct Share {
 
 /// Replaces `grads` of `vars` by their average over the ranks, each rank's
 /// weighted by its examples, in one all-reduce that also carries each
-/// rank's [`Share`]; returns the global examples and loss sum, or an error
-/// (on every rank) when any rank failed.
+/// rank's [`Share`] (and one failure flag per rank); returns the global
+/// examples and loss sum, or an error (on every rank) naming the ranks
+/// that failed.
 pub(crate) fn average_gradients(
     c: &dyn Collective,
     grads: &mut GradStore,
@@ -168,14 +169,22 @@ pub(crate) fn average_gradients(
     let mut buffer = flatten(&parts)?;
     let n = buffer.len();
     buffer.extend(match local.failed {
-        true => [0.0, 0.0, 1.0],
-        false => [local.examples as f64, local.loss_sum, 0.0],
+        true => [0.0, 0.0],
+        false => [local.examples as f64, local.loss_sum],
     });
+    // Then a flag per rank: 1 where that rank failed.
+    buffer.extend((0..c.world_size()).map(|r| f64::from(u8::from(local.failed && r == c.rank()))));
     c.all_reduce_sum(&mut buffer)?;
-    let (examples, loss_sum, failed) = (buffer[n], buffer[n + 1], buffer[n + 2]);
-    if failed > 0.0 {
+    let (examples, loss_sum) = (buffer[n], buffer[n + 1]);
+    let failed: Vec<String> = (0..c.world_size())
+        .filter(|r| buffer[n + 2 + r] > 0.0)
+        .map(|r| r.to_string())
+        .collect();
+    if !failed.is_empty() {
+        let ranks = if failed.len() == 1 { "rank" } else { "ranks" };
         return Err(Error::Config(format!(
-            "the loss was not finite, or the step failed, on {failed} rank(s); training stopped"
+            "the loss was not finite, or the step failed, on {ranks} {}; training stopped",
+            failed.join(", ")
         )));
     }
     buffer.truncate(n);
