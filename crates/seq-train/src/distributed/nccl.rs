@@ -81,9 +81,7 @@ impl Nccl {
         let id = match rank {
             0 => {
                 let id = NcclId::new()?;
-                let part = path.with_extension("partial");
-                std::fs::write(&part, id.to_bytes()).map_err(Error::io(&part))?;
-                std::fs::rename(&part, path).map_err(Error::io(path))?;
+                seq_core::fs::write_atomic(path, &id.to_bytes())?;
                 id
             }
             _ => NcclId::from_bytes(wait_for_id(path, timeout)?),
