@@ -17,21 +17,17 @@
 //! ```
 //!
 //! One group only; grouped convolutions take the composed path. In f32 on
-//! a CPU with AVX-512F the forward pass runs in [`seq_core::panel`]'s
-//! register tiles instead ([`FusedConv1d::forward_avx512`]): for 4 output
-//! steps and up to 64 output channels, every tap's product summed in
-//! registers from the bias, then stored once; a tap whose input step falls
-//! in the padding reads a row of zeros. (The products per tap read and
-//! wrote the output once per tap: the bench's stack of three 64 -> 64
-//! convolutions with ReLU took 6.5-7.1 ms forward, against 6.1-6.5 ms in
-//! the tiles, alternating runs with the allocator settings of the README.)
+//! a CPU with AVX-512F the forward pass runs in register tiles instead
+//! ([`avx512`]), which sum every tap before storing: the bench's stack of
+//! three 64 -> 64 convolutions with ReLU took 6.1-6.5 ms forward there,
+//! against 6.5-7.1 ms with a product per tap (each reading and writing the
+//! output), in alternating runs with the README's allocator settings.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use seq_core::cpu::{contiguous, fill_rows, gemm, storage_slice, View};
+
 #[cfg(target_arch = "x86_64")]
-use seq_core::panel::{tile, Panels};
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
+mod avx512;
 
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -222,118 +218,6 @@ impl FusedConv1d {
             .collect();
         (want_dx.then_some(dx), dw, db)
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-impl FusedConv1d {
-    /// The forward pass in AVX-512 register tiles ([`seq_core::panel`]),
-    /// `None` on a CPU without AVX-512F. Blocks of sequences run on
-    /// candle's pool as in [`Self::forward`].
-    fn forward_avx512(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Option<Vec<f32>> {
-        let (ci, co, taps) = (self.in_channels, self.out_channels, self.kernel);
-        let (t_in, t_out) = (self.time, self.out_len);
-        let len = self.batch * t_out * co;
-        // B [K * C_in, C_out]: row k * C_in + c holds weight[:, c, k].
-        let width = co.div_ceil(16).clamp(1, 4) * 16;
-        let panels = Panels::new((taps * ci, co), width, |kk, j| {
-            w[(j * ci + kk % ci) * taps + kk / ci]
-        })?;
-        let mut b = bias.to_vec();
-        b.resize(co.div_ceil(width) * width, 0.0);
-        let zeros = vec![0.0f32; ci];
-        let mut y: Vec<f32> = Vec::with_capacity(len);
-        if len == 0 {
-            return Some(y);
-        }
-        seq_core::threads::run_each(self.output_parts(&mut y), |(r, part)| {
-            for (i, y) in r.zip(part.chunks_mut(t_out * co)) {
-                let x = &x[i * t_in * ci..(i + 1) * t_in * ci];
-                for blk in 0..co.div_ceil(width) {
-                    let out = Out {
-                        y: y.as_mut_ptr().cast::<f32>(),
-                        first: blk * width,
-                        cols: co,
-                    };
-                    // SAFETY: the panels exist, so the CPU has AVX-512F;
-                    // `x` is one sequence `[T, C_in]`, `zeros` a row of
-                    // `C_in`, `y` its outputs `[T_out, C_out]`, and the
-                    // block and its bias hold `width` columns.
-                    unsafe {
-                        let block = panels.block(blk).as_ptr();
-                        let bias = b.as_ptr().add(blk * width);
-                        match width {
-                            16 => self.tiles::<1>(block, bias, x, &zeros, out),
-                            32 => self.tiles::<2>(block, bias, x, &zeros, out),
-                            48 => self.tiles::<3>(block, bias, x, &zeros, out),
-                            _ => self.tiles::<4>(block, bias, x, &zeros, out),
-                        }
-                    }
-                }
-            }
-        });
-        // SAFETY: the jobs' parts cover the first `len` elements of the
-        // capacity, and the tiles stored every output step's `C_out`
-        // columns of each.
-        unsafe { y.set_len(len) };
-        Some(y)
-    }
-
-    /// One sequence's outputs in the columns of one block, 4 steps at a
-    /// time; tap `k` of step `t` reads input step `s*t + d*k - left`, or
-    /// `zeros` where that falls in the padding.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F; `block` must hold `K * C_in` rows of
-    /// `16 * G` values, `bias` `16 * G` values, `x` the sequence `[T, C_in]`,
-    /// `zeros` `C_in` values and `out.y` `T_out * C_out` writable values.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tiles<const G: usize>(
-        &self,
-        block: *const f32,
-        bias: *const f32,
-        x: &[f32],
-        zeros: &[f32],
-        out: Out,
-    ) {
-        let ci = self.in_channels;
-        let row = |t: usize, k: usize| {
-            let u = (self.stride * t + self.dilation * k).checked_sub(self.left);
-            match u {
-                Some(u) if u < self.time => x.as_ptr().add(u * ci),
-                _ => zeros.as_ptr(),
-            }
-        };
-        let mut parts = vec![([std::ptr::null::<f32>(); 4], ci); self.kernel];
-        for t0 in (0..self.out_len).step_by(4) {
-            // Steps t0.. (the last repeated past the end, not stored).
-            let step = |s: usize| (t0 + s).min(self.out_len - 1);
-            for (k, (rows, _)) in parts.iter_mut().enumerate() {
-                *rows = std::array::from_fn(|s| row(step(s), k));
-            }
-            let acc = tile::<4, G>(block, Some(bias), &parts);
-            for (s, acc) in acc.iter().enumerate().take(self.out_len - t0) {
-                for (g, v) in acc.iter().enumerate() {
-                    let col = out.first + 16 * g;
-                    let at = || out.y.add((t0 + s) * out.cols + col);
-                    match out.cols.saturating_sub(col) {
-                        0 => {}
-                        16.. => _mm512_storeu_ps(at(), *v),
-                        lanes => _mm512_mask_storeu_ps(at(), (1 << lanes) - 1, *v),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Where [`FusedConv1d::tiles`] stores: one sequence's outputs `[T_out,
-/// cols]`, from column `first` on.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Out {
-    y: *mut f32,
-    first: usize,
-    cols: usize,
 }
 
 fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {

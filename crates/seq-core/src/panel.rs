@@ -21,7 +21,6 @@ mod x86 {
     /// 64), each block `[k, width]` row-major, zero past `n`.
     pub struct Panels {
         k: usize,
-        n: usize,
         width: usize,
         data: Vec<f32>,
     }
@@ -47,22 +46,7 @@ mod x86 {
                     *v = value(kk, j);
                 }
             }
-            Some(Panels { k, n, width, data })
-        }
-
-        /// Rows of `B`.
-        pub fn k(&self) -> usize {
-            self.k
-        }
-
-        /// Columns of `B`.
-        pub fn n(&self) -> usize {
-            self.n
-        }
-
-        /// Columns per block.
-        pub fn width(&self) -> usize {
-            self.width
+            Some(Panels { k, width, data })
         }
 
         /// Block `b`, `[k, width]`.
@@ -127,8 +111,8 @@ mod x86 {
                 let Some(p) = Panels::new((k1 + k2, n), width, |kk, j| b[kk * n + j]) else {
                     return;
                 };
-                assert_eq!((p.k(), p.n(), p.width()), (k1 + k2, n, width));
                 for blk in 0..n.div_ceil(width) {
+                    assert_eq!(p.block(blk).len(), (k1 + k2) * width);
                     let mut got = [[0.0f32; 64]; 4];
                     // SAFETY: `Panels::new` succeeded, so the CPU has
                     // AVX-512F; the rows hold their parts' lengths and the

@@ -37,9 +37,8 @@ const R: usize = 4;
 pub(super) struct Weights {
     input: usize,
     hidden: usize,
-    /// `H` rounded up to a whole vector.
-    padded: usize,
-    /// `[W_ih W_hh]^T` `[I + H, 4 * padded]`, in blocks of 64 columns: the
+    /// `[W_ih W_hh]^T` `[I + H, 4 * padded]` (`padded`: `H` rounded up to
+    /// a whole vector), in blocks of 64 columns: the
     /// gates `i, f, g, o` of 16 units each (zero past `H`).
     panels: Panels,
     /// `b_ih + b_hh` in the panels' column order.
@@ -74,10 +73,14 @@ impl Weights {
         Some(Weights {
             input,
             hidden,
-            padded,
             panels,
             bias,
         })
+    }
+
+    /// `H` rounded up to a whole vector.
+    fn padded(&self) -> usize {
+        self.hidden.div_ceil(U) * U
     }
 }
 
@@ -105,7 +108,7 @@ pub(super) struct Block<'a> {
 /// When a slice of `b` is shorter than the sizes say (an internal error:
 /// the op checks its arguments' shapes).
 pub(super) fn run(w: &Weights, b: Block, order: &[usize]) {
-    let (i, h, hp) = (w.input, w.hidden, w.padded);
+    let (i, h, hp) = (w.input, w.hidden, w.padded());
     let n = b.h0.len() / h.max(1);
     let t_len = b.mask.len() / n.max(1);
     assert!(
@@ -190,7 +193,7 @@ unsafe fn products(
     ldh: usize,
     n: usize,
 ) {
-    let hp = w.padded;
+    let hp = w.padded();
     for u in 0..hp / U {
         let block = w.panels.block(u).as_ptr();
         let bias = Some(w.bias.as_ptr().add(u * 4 * U));
